@@ -1,0 +1,1 @@
+"""One-way import of ERP CSV exports into a tenant portal database."""

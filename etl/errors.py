@@ -1,0 +1,131 @@
+"""Shared: the exception tree of the pipeline.
+
+```
+EtlError                  root: names file/line/column where known and what to do next
+├── ConfigError           config.yaml / mapping YAML / environment invalid (all problems)
+├── SourceError           a drop problem for one file
+│   └── SourceUnavailable retryable: connect / auth / timeout
+├── RejectedFile          terminal for this file -> error folder + report
+│   ├── ReadError         the bytes cannot be read as the mapping's CSV dialect
+│   ├── MappingError      the table does not fit the mapping (a required column is missing)
+│   ├── SchemaError       the shape of an entity is wrong
+│   ├── DataError         bad values in rows (carries every finding of the file)
+│   └── GuardRefusal      plausibility refused (names the numbers)
+└── LoadError             retryable: database failure, rolled back, file stays
+```
+
+Every error has an ``exit_code`` (the CLI's documented exit status) and a ``retryable`` marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem sits in an export; any part may be unknown."""
+
+    file: str | None = None
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file or "?"]
+        if self.line is not None:
+            parts.append(f"Zeile/line {self.line}")
+        if self.column:
+            parts.append(f"Spalte/column {self.column!r}")
+        return ", ".join(parts)
+
+
+class EtlError(Exception):
+    """Root of every error the pipeline raises on purpose."""
+
+    exit_code = 1
+    retryable = False
+
+    def __init__(self, message: str, location: Location | None = None, hint: str | None = None):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+class ConfigError(EtlError):
+    """Configuration or mapping invalid; ``problems`` lists every problem found."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or []
+        detail = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(message + detail)
+
+
+class SourceError(EtlError):
+    """A drop could not deliver one file."""
+
+    exit_code = 5
+
+
+class SourceUnavailable(SourceError):
+    """The drop cannot be reached right now; try again later."""
+
+    retryable = True
+
+
+class RejectedFile(EtlError):
+    """Terminal for this file: error folder + report; the database is unchanged."""
+
+    exit_code = 4
+    rule = "file"
+
+    def __init__(
+        self,
+        message: str,
+        location: Location | None = None,
+        hint: str | None = None,
+        *,
+        rule: str | None = None,
+        message_de: str | None = None,
+    ):
+        if rule:
+            self.rule = rule
+        self.message_de = message_de or message
+        super().__init__(message, location, hint)
+
+
+class ReadError(RejectedFile):
+    """The bytes cannot be read as the mapping's CSV dialect."""
+
+
+class MappingError(RejectedFile):
+    """The table does not fit the mapping (e.g. a required column is missing)."""
+
+
+class SchemaError(RejectedFile):
+    """The shape of an entity is wrong."""
+
+
+class DataError(RejectedFile):
+    """Bad values in rows; ``findings`` holds every one of them."""
+
+    def __init__(self, message: str, findings: object):
+        self.findings = findings
+        super().__init__(message, rule="data")
+
+
+class GuardRefusal(RejectedFile):
+    """The export is implausible compared with the last accepted one."""
+
+
+class LoadError(EtlError):
+    """The database failed; the transaction was rolled back and the file stays for the next run."""
+
+    exit_code = 6
+    retryable = True

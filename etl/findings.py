@@ -1,0 +1,223 @@
+"""Shared: findings (one row per problem) and the catalogue of rules with German and English text.
+
+A finding names file, line, column, value and rule; every stage reports problems as a frame
+with ``COLUMNS`` so that thousands of bad rows cost one vectorised operation, not a Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's text for ERP staff (German) and operators (English); may hold ``{placeholders}``."""
+
+    de: str
+    en: str
+
+
+RULES: dict[str, Rule] = {
+    # the file as a whole
+    "file.empty": Rule("Die Datei ist leer.", "The file is empty."),
+    "file.binary": Rule(
+        "Die Datei ist keine CSV-Textdatei (Binärdaten, z. B. eine Excel-Datei). "
+        "Bitte als CSV exportieren.",
+        "The file is not a CSV text file (binary content, e.g. an Excel workbook).",
+    ),
+    "file.no_data": Rule(
+        "Die Datei enthält eine Kopfzeile, aber keine Datenzeilen.",
+        "The file has a header but no data rows.",
+    ),
+    "file.unassigned": Rule(
+        "Die Datei passt zu keinem Dateityp des Formats {mapping} (erwartet: {expected}).",
+        "The file matches no file of mapping {mapping} (expected: {expected}).",
+    ),
+    "file.missing": Rule(
+        "Zum Export gehört eine Datei {role} ({expected}), sie fehlt.",
+        "The export lacks its {role} file ({expected}).",
+    ),
+    # encoding
+    "encoding.undecodable": Rule(
+        "Zeichen nicht lesbar (Byte 0x{byte}); erwartet wird UTF-8 oder {encoding}.",
+        "Undecodable byte 0x{byte}; expected UTF-8 or {encoding}.",
+    ),
+    "encoding.mojibake": Rule(
+        "Umlaute sind verstümmelt (z. B. „Ã¼“ statt „ü“): die Datei wurde mit falscher "
+        "Zeichenkodierung gespeichert. Bitte neu exportieren.",
+        "Garbled characters (mojibake such as 'Ã¼' for 'ü'): the file was saved with the "
+        "wrong encoding.",
+    ),
+    "encoding.lossy": Rule(
+        "Zeichen wurden durch „?“ ersetzt (verlustbehaftetes Speichern, z. B. in Excel). "
+        "Bitte aus dem ERP neu exportieren.",
+        "Characters were replaced by '?' (lossy save, e.g. by Excel).",
+    ),
+    # structure
+    "header.not_found": Rule(
+        "Kopfzeile nicht gefunden: keine Zeile enthält die erwarteten Spalten ({expected}).{hint}",
+        "Header not found: no line holds the expected columns ({expected}).{hint}",
+    ),
+    "header.missing_column": Rule(
+        "Pflichtspalte „{column}“ fehlt in der Kopfzeile.",
+        "Required column '{column}' is missing from the header.",
+    ),
+    "header.duplicate_column": Rule(
+        "Spalte „{column}“ steht mehrfach in der Kopfzeile.",
+        "Column '{column}' appears more than once in the header.",
+    ),
+    "row.field_count": Rule(
+        "Zeile hat nicht {expected} Felder wie die Kopfzeile (Anzahl siehe Wert): "
+        "Trennzeichen im Text ohne Anführungszeichen?",
+        "Row does not have the header's {expected} fields (count in value): "
+        "unquoted delimiter in a value?",
+    ),
+    "row.unclosed_quote": Rule(
+        "Anführungszeichen wird bis zum Dateiende nicht geschlossen.",
+        "A quoted field is never closed before the end of the file.",
+    ),
+    # values
+    "key.excel_scientific": Rule(
+        "Schlüssel in wissenschaftlicher Schreibweise (z. B. 1,23E+11): von Excel beschädigt. "
+        "Bitte aus dem ERP neu exportieren, nicht in Excel speichern.",
+        "Key in scientific notation (e.g. 1,23E+11): damaged by Excel.",
+    ),
+    "key.leading_zeros": Rule(
+        "Schlüssel hat weniger als {width} Stellen: führende Nullen fehlen (von Excel entfernt?).",
+        "Key shorter than {width} characters: leading zeros lost (removed by Excel?).",
+    ),
+    "date.format": Rule(
+        "Datum nicht lesbar; erwartet wird {formats}.",
+        "Unreadable date; expected {formats}.",
+    ),
+    "number.format": Rule(
+        "Zahl nicht lesbar (Dezimaltrennzeichen „{decimal}“).",
+        "Unreadable number (decimal separator '{decimal}').",
+    ),
+    "value.unknown": Rule(
+        "Wert nicht bekannt; erlaubt sind: {allowed}.",
+        "Unknown value; allowed: {allowed}.",
+    ),
+    "split.format": Rule(
+        "Feld lässt sich nicht in {parts} zerlegen.",
+        "Value cannot be split into {parts}.",
+    ),
+    "required": Rule("Pflichtfeld ist leer.", "Required value is empty."),
+    "key.unique": Rule(
+        "Schlüssel kommt mehrfach mit abweichenden Angaben vor ({entity}).",
+        "Key occurs more than once with differing values ({entity}).",
+    ),
+    "postal_code.format": Rule(
+        "Postleitzahl muss fünfstellig sein.", "Postal code must have five digits."
+    ),
+    "email.format": Rule("E-Mail-Adresse ungültig.", "Invalid email address."),
+    "phone.format": Rule("Telefonnummer ungültig.", "Invalid phone number."),
+    "date.order": Rule(
+        "Vertragsende liegt vor Vertragsbeginn.", "Contract end is before contract start."
+    ),
+    "date.range": Rule(
+        "Datum außerhalb des plausiblen Bereichs (1900–2100).",
+        "Date outside the plausible range (1900–2100).",
+    ),
+    "living_area.range": Rule(
+        "Wohnfläche unplausibel (erlaubt 0 bis 2000 m²).",
+        "Implausible living area (0 to 2000 m² allowed).",
+    ),
+    "rooms.range": Rule(
+        "Zimmerzahl unplausibel (erlaubt 0 bis 20, halbe Zimmer möglich).",
+        "Implausible number of rooms (0 to 20, halves allowed).",
+    ),
+    "ref.property": Rule(
+        "Verweist auf eine Wirtschaftseinheit, die im Export fehlt.",
+        "Refers to a property missing from the export.",
+    ),
+    "ref.building": Rule(
+        "Verweist auf ein Gebäude, das im Export fehlt.",
+        "Refers to a building missing from the export.",
+    ),
+    "ref.unit": Rule(
+        "Mietvertrag verweist auf eine Mieteinheit, die im Export fehlt.",
+        "Tenancy refers to a unit missing from the export.",
+    ),
+    "ref.tenancy": Rule(
+        "Vertragspartner verweist auf einen Mietvertrag, der im Export fehlt.",
+        "Membership refers to a tenancy missing from the export.",
+    ),
+    "ref.person": Rule(
+        "Vertragspartner verweist auf eine Person, die im Export fehlt.",
+        "Membership refers to a person missing from the export.",
+    ),
+    "schema.dtype": Rule(
+        "Interner Typfehler in Spalte (bitte melden).",
+        "Internal type error in column (please report).",
+    ),
+}
+
+COLUMNS = ["file", "line", "column", "value", "rule", "message_de", "message_en"]
+
+
+def message(rule: str, **params: object) -> tuple[str, str]:
+    """The (German, English) text of ``rule``; raises KeyError for an unknown rule."""
+    r = RULES[rule]
+    return r.de.format(**params), r.en.format(**params)
+
+
+def empty() -> pd.DataFrame:
+    """A findings frame with no rows."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else "str") for c in COLUMNS})
+
+
+def make(
+    rule: str,
+    *,
+    file: str | pd.Series,
+    line: int | pd.Series | None,
+    column: str | pd.Series | None,
+    value: str | pd.Series | None = None,
+    **params: object,
+) -> pd.DataFrame:
+    """Findings of one rule; any argument may be a Series (one finding per element)."""
+    de, en = message(rule, **params)
+    frame = pd.DataFrame(
+        {
+            "file": file,
+            "line": line,
+            "column": column,
+            "value": value,
+            "rule": rule,
+            "message_de": de,
+            "message_en": en,
+        },
+        index=_index_of(file, line, column, value),
+    )
+    return normalise(frame)
+
+
+def _index_of(*parts: object) -> pd.Index:
+    for p in parts:
+        if isinstance(p, pd.Series):
+            return p.index
+    return pd.RangeIndex(1)
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed columns and dtypes, sorted by file and line."""
+    frame = frame.reindex(columns=COLUMNS).reset_index(drop=True)
+    frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
+    for c in COLUMNS:
+        if c != "line":
+            frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
+    return frame
+
+
+def concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """All findings of several stages, ordered by file, line, column."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return normalise(empty())
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["file", "line", "column"], na_position="first", kind="stable")
+    return normalise(out)

@@ -1,0 +1,121 @@
+"""Validation rules per canonical entity, declared once; `etl.validate` runs them.
+
+Each check's name is a rule of `etl.findings.RULES`, so every failure turns into a finding with a
+German and an English message. Referential integrity is a check against the keys of the entity
+referred to, which the caller passes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Set
+
+import pandas as pd
+import pandera.pandas as pa
+
+from etl.models import ENTITIES, ROLES, USAGE_TYPES, Kind
+
+POSTAL_CODE = r"^[0-9]{5}$"
+EMAIL = r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$"
+EMAILS = r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}(?:, [^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,})*$"
+PHONE = r"^\+?[0-9][0-9 ()/.\-]{4,30}$"
+EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
+
+# A check over several columns is reported at this column.
+WIDE_CHECK_COLUMNS = {"date.order": "end_date", "key.unique": None}
+
+
+def _rule(name: str, ok: Callable[[pd.Series], pd.Series]) -> pa.Check:
+    """A vectorised check named after its rule; empty values pass (``required`` covers them)."""
+    return pa.Check(lambda s: s.isna() | ok(s), name=name, ignore_na=False)
+
+
+def _matches(name: str, pattern: str) -> pa.Check:
+    return _rule(name, lambda s: s.astype("str").str.fullmatch(pattern).fillna(False))
+
+
+def _within(name: str, low: float, high: float, step: float | None = None) -> pa.Check:
+    def ok(s: pd.Series) -> pd.Series:
+        inside = s.between(low, high)
+        return inside & ((s / step) % 1 == 0) if step else inside
+
+    return _rule(name, ok)
+
+
+def _refers(name: str, keys: Set[str] | pd.Index) -> pa.Check:
+    return _rule(name, lambda s: s.isin(keys))
+
+
+def _one_of(values: tuple[str, ...]) -> pa.Check:
+    return _rule("value.unknown", lambda s: s.isin(values))
+
+
+def _checks(
+    entity: str, refs: dict[str, pd.Index]
+) -> tuple[dict[str, list[pa.Check]], list[pa.Check]]:
+    """Column checks and DataFrame-wide checks of one entity."""
+    dates = [_within("date.range", EARLIEST, LATEST)]  # type: ignore[arg-type]
+    column: dict[str, list[pa.Check]] = {
+        "property": {},
+        "building": {
+            "property_id": [_refers("ref.property", refs["property"])],
+            "postal_code": [_matches("postal_code.format", POSTAL_CODE)],
+        },
+        "unit": {
+            "building_id": [_refers("ref.building", refs["building"])],
+            "property_id": [_refers("ref.property", refs["property"])],
+            "usage_type": [_one_of(USAGE_TYPES)],
+            "rooms": [_within("rooms.range", 0, 20, 0.5)],
+            "living_area": [_within("living_area.range", 0, 2000)],
+        },
+        "tenancy": {
+            "unit_id": [_refers("ref.unit", refs["unit"])],
+            "start_date": dates,
+            "end_date": dates,
+        },
+        "person": {
+            "email": [_matches("email.format", EMAIL)],
+            "email_secondary": [_matches("email.format", EMAILS)],
+            "phone": [_matches("phone.format", PHONE)],
+            "mobile": [_matches("phone.format", PHONE)],
+        },
+        "membership": {
+            "tenancy_id": [_refers("ref.tenancy", refs["tenancy"])],
+            "person_id": [_refers("ref.person", refs["person"])],
+            "role": [_one_of(ROLES)],
+        },
+    }[entity]
+    wide: list[pa.Check] = []
+    if entity == "tenancy":
+        wide.append(pa.Check(
+            lambda df: df["end_date"].isna() | df["start_date"].isna()
+            | (df["end_date"] >= df["start_date"]),
+            name="date.order",
+        ))
+    return column, wide
+
+
+_DTYPES = {Kind.TEXT: "str", Kind.DATE: "datetime64[s]", Kind.DECIMAL: "float64"}
+
+
+def schema_for(entity: str, refs: dict[str, pd.Index]) -> pa.DataFrameSchema:
+    """The schema of ``entity``; ``refs`` maps entity names to the keys present in the export."""
+    spec = ENTITIES[entity]
+    column_checks, wide = _checks(entity, refs)
+    single_key = len(spec.key) == 1
+    columns = {
+        f.name: pa.Column(
+            _DTYPES[f.kind],
+            checks=column_checks.get(f.name, []),
+            nullable=not f.required,
+            unique=single_key and f.name in spec.key,
+            report_duplicates="exclude_first",
+        )
+        for f in spec.fields
+    }
+    return pa.DataFrameSchema(
+        columns,
+        checks=wide,
+        unique=None if single_key else list(spec.key),
+        report_duplicates="exclude_first",
+        name=entity,
+    )
