@@ -42,8 +42,8 @@ RULES: dict[str, Rule] = {
     ),
     # encoding
     "encoding.undecodable": Rule(
-        "Zeichen nicht lesbar (Byte 0x{byte}); erwartet wird UTF-8 oder {encoding}.",
-        "Undecodable byte 0x{byte}; expected UTF-8 or {encoding}.",
+        "Zeichen nicht lesbar (Byte 0x{byte}): die Datei ist nicht in {encoding} gespeichert.",
+        "Undecodable byte 0x{byte}: the file is not encoded in {encoding}.",
     ),
     "encoding.mojibake": Rule(
         "Umlaute sind verstümmelt (z. B. „Ã¼“ statt „ü“): die Datei wurde mit falscher "
@@ -58,8 +58,8 @@ RULES: dict[str, Rule] = {
     ),
     # structure
     "header.not_found": Rule(
-        "Kopfzeile nicht gefunden: keine Zeile enthält die erwarteten Spalten ({expected}).{hint}",
-        "Header not found: no line holds the expected columns ({expected}).{hint}",
+        "Kopfzeile nicht gefunden: keine Zeile enthält die erwarteten Spalten ({expected}).",
+        "Header not found: no line holds the expected columns ({expected}).",
     ),
     "header.missing_column": Rule(
         "Pflichtspalte „{column}“ fehlt in der Kopfzeile.",

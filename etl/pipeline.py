@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def check_export(paths: list[Path], mapping: Mapping) -> CheckResult:
         return CheckResult(mapping.name, names, None, findings.concat(problems))
     entities, found = map_entities(mapping, tables)
     problems += [found, validate(entities)]
-    result = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
-    return CheckResult(mapping.name, names, entities, _redact(findings.normalise(result), entities))
+    result = _without_echoes(findings.concat(problems))
+    return CheckResult(mapping.name, names, entities, _redact(result, entities))
 
 
 def _assign_roles(
@@ -84,7 +85,8 @@ def _assign_roles(
                                           column=None, mapping=mapping.name, expected=expected))
     for role, spec in mapping.files.items():
         if role not in roles:
-            problems.append(findings.make("file.missing", file=", ".join(map(str, paths)),
+            folder = str(Path(os.path.commonpath(paths))) if paths else "."
+            problems.append(findings.make("file.missing", file=folder,
                                           line=None, column=None, role=role,
                                           expected=spec.pattern))
     return roles, problems
@@ -97,6 +99,16 @@ def _from_error(exc: RejectedFile, file: str) -> pd.DataFrame:
     frame["message_de"] = exc.message_de
     frame["message_en"] = exc.message if not exc.hint else f"{exc.message} — {exc.hint}"
     return frame
+
+
+def _without_echoes(found: pd.DataFrame) -> pd.DataFrame:
+    """One finding per cell and rule; a value that could not be mapped (and so is empty now) is
+    not reported a second time as a missing required value."""
+    found = found.drop_duplicates(["file", "line", "column", "rule"])
+    cell = ["file", "line", "column"]
+    explained = found[found["rule"] != "required"][cell].drop_duplicates()
+    echo = found[cell].merge(explained, how="left", indicator=True)["_merge"].eq("both")
+    return findings.normalise(found[~(echo.to_numpy() & (found["rule"] == "required").to_numpy())])
 
 
 def _redact(found: pd.DataFrame, entities: Entities) -> pd.DataFrame:

@@ -50,7 +50,10 @@ def read_table(
     Raises ReadError when the bytes cannot be read at all (empty, binary, undecodable, no header,
     unclosed quote) and MappingError when a required column is missing.
     """
-    body, encoding = _decode(data, file, dialect.encoding)
+    try:
+        body, encoding = _decode(data, file, dialect.encoding)
+    except _BadByte as bad:
+        raise _undecodable(bad, file, columns, dialect) from None
     lines = _first_lines(body)
     header_idx = _find_header(lines, file, columns, dialect)
     header = _split_line(lines[header_idx], dialect)
@@ -62,6 +65,8 @@ def read_table(
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (np.frombuffer(body, np.uint8)[starts] == 13))
     lines_of_rows = first_line[~blank]
+    if not len(lines_of_rows):
+        raise _read_error("file.no_data", file, header_idx + 1)
 
     frame, bad_rows = _parse_fast(data_body, header, positions, dialect, len(lines_of_rows))
     if frame is None:
@@ -74,19 +79,19 @@ def read_table(
     kept = list(positions)
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
     if frame.empty and bad_rows.empty:
-        raise ReadError(
-            "the file has a header but no data rows",
-            Location(file, header_idx + 1),
-            rule="file.no_data",
-            message_de=findings.message("file.no_data")[0],
-        )
+        raise _read_error("file.no_data", file, header_idx + 1)
     headers = {name: header[i].strip().replace("\ufeff", "") for name, i in positions.items()}
     table = SourceTable(file, role, frame, headers, encoding, header_idx + 1)
     return table, findings.concat([bad_rows, _encoding_findings(frame, headers, file)])
 
 
+class _BadByte(Exception):
+    def __init__(self, data: bytes, offset: int, encoding: str):
+        self.data, self.offset, self.encoding = data, offset, encoding
+
+
 def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes, str]:
-    """UTF-8 bytes of the file and the encoding it was written in."""
+    """UTF-8 bytes of the file and the encoding it was written in; raises _BadByte."""
     if not data.strip():
         raise _read_error("file.empty", file)
     for bom, enc in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
@@ -99,34 +104,38 @@ def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes, str]:
         raise _read_error("file.binary", file)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _undecodable(data, exc, file, "utf-8") from exc
-        return data, "utf-8-sig"
+        legacy = "utf-8"
     try:
         data.decode("utf-8")
         return data, "utf-8"
     except UnicodeDecodeError as exc:
         if codecs.lookup(legacy).name == "utf-8":
-            raise _undecodable(data, exc, file, legacy) from exc
+            raise _BadByte(data, exc.start, "UTF-8") from exc
     try:
         return data.decode(legacy).encode("utf-8"), legacy
     except UnicodeDecodeError as exc:
-        raise _undecodable(data, exc, file, legacy) from exc
+        raise _BadByte(data, exc.start, f"UTF-8 oder/or {legacy}") from exc
 
 
-def _undecodable(data: bytes, exc: UnicodeDecodeError, file: str, encoding: str) -> ReadError:
-    line = data.count(b"\n", 0, exc.start) + 1
-    col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-    return _read_error(
-        "encoding.undecodable",
-        file,
-        line,
-        f"Zeichen {col}",
-        byte=f"{data[exc.start]:02X}",
-        encoding=encoding,
-    )
+def _undecodable(
+    bad: _BadByte, file: str, columns: MappingT[str, Column], dialect: Dialect
+) -> ReadError:
+    """Point at the line and, where the header can be found, the column of an undecodable byte."""
+    data, offset = bad.data, bad.offset
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    field = data[line_start:offset].count(dialect.delimiter.encode())
+    column = f"Feld/field {field + 1}"
+    try:
+        text = data.decode("utf-8", "replace").encode("utf-8")
+        lines = _first_lines(text)
+        header = _split_line(lines[_find_header(lines, file, columns, dialect)], dialect)
+        if field < len(header):
+            column = header[field].strip()
+    except ReadError:
+        pass
+    return _read_error("encoding.undecodable", file, line, column, byte=f"{data[offset]:02X}",
+                       encoding=bad.encoding)
 
 
 def _read_error(
@@ -153,7 +162,7 @@ def _find_header(
     if dialect.header_line != "auto":
         if dialect.header_line > len(lines):
             raise _read_error("header.not_found", file, dialect.header_line,
-                              expected=_expected(columns), hint="")
+                              expected=_expected(columns))
         return dialect.header_line - 1
     known = {normalise_header(n) for c in columns.values() for n in (c.header, *c.aliases)}
     scores = [
@@ -163,17 +172,21 @@ def _find_header(
     required = sum(not c.optional for c in columns.values())
     if best >= max(1, min(3, required // 2)):
         return scores.index(best)
-    hint = ""
+    de, en = findings.message("header.not_found", expected=_expected(columns))
     sample = "\n".join(lines[:10])
     others = [d for d in ";,\t|" if d != dialect.delimiter and sample.count(d) > sample.count(
         dialect.delimiter)]
     if others:
-        name = {"\t": "Tabulator", ";": "Semikolon", ",": "Komma", "|": "senkrechter Strich"}
-        hint = (
-            f" Erwartetes Trennzeichen ist „{dialect.delimiter}“, die Datei scheint "
-            f"„{name[others[0]]}“ zu verwenden."
-        )
-    raise _read_error("header.not_found", file, None, None, expected=_expected(columns), hint=hint)
+        (want_de, want_en), (got_de, got_en) = map(_delimiter_name, (dialect.delimiter, others[0]))
+        de += f" Erwartet wird das Trennzeichen {want_de}, die Datei verwendet offenbar {got_de}."
+        en += f" Expected delimiter {want_en}, the file seems to use {got_en}."
+    raise ReadError(en, Location(file), rule="header.not_found", message_de=de)
+
+
+def _delimiter_name(d: str) -> tuple[str, str]:
+    names = {"\t": ("Tabulator", "tab"), ";": ("Semikolon", "semicolon"),
+             ",": ("Komma", "comma"), "|": ("senkrechter Strich", "pipe")}
+    return names.get(d, (f"„{d}“", repr(d)))
 
 
 def _expected(columns: MappingT[str, Column]) -> str:
@@ -308,10 +321,10 @@ def _parse_exact(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The standard library's csv reader, row by row: slower, but names every ragged row's line.
 
-    Rows with more fields than the header are accepted when the extra fields are empty (Excel's
-    trailing delimiters); every other mismatch is a finding.
+    Trailing delimiters that an export puts on every data row (but not on the header) are
+    accepted; any other row whose field count differs from the header's is a finding — even one
+    whose extra field is empty, since that is what an unquoted delimiter in a value looks like.
     """
-    width = len(header)
     reader = csv.reader(
         io.StringIO(body.decode("utf-8"), newline=""),
         delimiter=dialect.delimiter,
@@ -319,39 +332,39 @@ def _parse_exact(
         doublequote=True,
         strict=False,
     )
-    kept_pos = list(positions.values())
-    rows: list[list[str]] = []
+    records: list[list[str]] = []
     lines: list[int] = []
-    bad_lines: list[int] = []
-    bad_counts: list[int] = []
-    start = 1
+    next_line = first_line
     for record in reader:
-        line = first_line + start - 1
-        start = reader.line_num + 1
-        if not record:
-            continue
-        n = len(record)
-        if n > width and not any(f.strip() for f in record[width:]):
-            n = width
-        if n != width:
-            bad_lines.append(line)
-            bad_counts.append(len(record))
-            continue
-        rows.append([record[i] for i in kept_pos])
-        lines.append(line)
-    frame = pd.DataFrame(rows, columns=list(positions), dtype="str")
-    frame["_line"] = np.asarray(lines, dtype=np.int64)
-    bad_rows = (
-        findings.make(
-            "row.field_count",
-            file=file,
-            line=pd.Series(bad_lines, dtype="int64"),
-            column=None,
-            value=pd.Series(bad_counts, dtype="int64").astype("str"),
-            expected=width,
-        )
-        if bad_lines
-        else findings.empty()
+        if record:
+            records.append(record)
+            lines.append(next_line)
+        next_line = first_line + reader.line_num
+    width = len(header)
+    counts = pd.Series([len(r) for r in records], dtype="int64")
+    if len(counts) and counts.min() == counts.max() > width and not any(
+        f.strip() for r in records for f in r[width:]
+    ):
+        counts[:] = width  # trailing delimiters on every row: an export habit, not damage
+    good = (counts == width).to_numpy()
+    kept_pos = list(positions.values())
+    frame = pd.DataFrame(
+        [[r[i] for i in kept_pos] for r, ok in zip(records, good, strict=True) if ok],
+        columns=list(positions),
+        dtype="str",
+    )
+    line_numbers = np.asarray(lines, dtype=np.int64)
+    frame["_line"] = line_numbers[good]
+    if good.all():
+        return frame, findings.empty()
+    bad_rows = findings.make(
+        "row.field_count",
+        file=file,
+        line=pd.Series(line_numbers[~good]),
+        column=None,
+        value=pd.Series([len(r) for r, ok in zip(records, good, strict=True) if not ok]).astype(
+            "str"),
+        expected=width,
     )
     return frame, bad_rows
 

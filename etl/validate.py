@@ -63,8 +63,22 @@ def _to_findings(
             file=file,
             line=group["line"],
             column=group["header"],
-            value=group["failure_case"].astype("str").where(group["failure_case"].notna(), None),
+            value=_display(group["failure_case"]),
             **params,
         )
         for rule, group in cases.groupby("rule", sort=False)
     )
+
+
+def _display(values: pd.Series) -> pd.Series:
+    """Failure values as text: dates as YYYY-MM-DD, numbers without a trailing '.0'."""
+    def one(v: object) -> str | None:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        if isinstance(v, pd.Timestamp):
+            return v.strftime("%Y-%m-%d")
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+    return values.map(one).astype("object")
