@@ -233,7 +233,7 @@ def _check_semantics(m: Mapping) -> list[str]:
             for src in _expr_sources(expr):
                 for n in espec.repeat or (0,):
                     col = cols.get(src.format(n=n))
-                    if col is not None and col.map:
+                    if col is not None and col.map in m.value_maps:
                         vmap = m.value_maps[col.map]
                         consts += [*vmap.values.values(), *([vmap.default] if vmap.default else [])]
             problems += [

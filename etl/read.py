@@ -102,12 +102,13 @@ def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes, str]:
                 raise _read_error("file.binary", file) from exc
     if data.startswith(_BINARY_MAGIC) or b"\x00" in data[:65536]:
         raise _read_error("file.binary", file)
-    if data.startswith(codecs.BOM_UTF8):
+    bom = data.startswith(codecs.BOM_UTF8)
+    if bom:
         data = data[len(codecs.BOM_UTF8) :]
         legacy = "utf-8"
     try:
         data.decode("utf-8")
-        return data, "utf-8"
+        return data, "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
         if codecs.lookup(legacy).name == "utf-8":
             raise _BadByte(data, exc.start, "UTF-8") from exc

@@ -1,0 +1,211 @@
+"""Mapping: a new ERP dialect is one YAML file; every mapping feature on small inline exports."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from etl.config import load_mapping, parse_mapping
+from etl.errors import ConfigError
+from etl.pipeline import check_export
+from tests.conftest import MINI_HEADER, MINI_ROW, MINI_YAML, mini_mapping, rules_at
+
+# A made-up ERP: tab-separated, pipe-free, ISO-8859-15, YYYYMMDD and DD.MM.YYYY dates, a combined
+# "PLZ Ort", building and unit numbers without leading zeros that the portal pads, tenants 1..2
+# side by side, salutation codes, a summary line, keys joined with '.'.
+ONBOARD_YAML = r"""
+name: hausverwalter-pro
+title: HausVerwalter Pro (made up)
+dialect:
+  encoding: iso8859_15
+  delimiter: "\t"
+  decimal: ","
+  date_formats: ["%Y%m%d", "%d.%m.%Y"]
+  open_end: ["00000000", "31.12.9999"]
+  footer: "^Summe"
+key_separator: "."
+value_maps:
+  art: {values: {W: living, G: commercial, P: parking}, default: other}
+  anrede: {values: {"1": Herr, "2": Frau}}
+files:
+  liste:
+    pattern: "hvp_*.txt"
+    columns:
+      obj: {header: Objekt}
+      geb: {header: Gebäude, pad: 3}
+      adr: {header: Anschrift}
+      plzort: {header: PLZ Ort, split: '^(?P<plz>\d{5}) (?P<ort>.+)$'}
+      whg: {header: Whg, pad: 4}
+      art: {header: Art, map: art}
+      qm: {header: qm}
+      vnr: {header: VertragNr}
+      von: {header: von}
+      bis: {header: bis}
+      "nr{n}": {header: "Mieter{n}", repeat: [1, 2]}
+      "anr{n}": {header: "Anrede{n}", repeat: [1, 2], map: anrede}
+      "name{n}": {header: "Name{n}", repeat: [1, 2]}
+      "mail{n}": {header: "Mail{n}", repeat: [1, 2], list: '\s*,\s*'}
+entities:
+  property: {from: liste, fields: {property_id: obj}}
+  building:
+    from: liste
+    fields: {building_id: {join: [obj, geb]}, property_id: obj, street: adr,
+             house_number: {const: "1"}, postal_code: plz, city: ort}
+  unit:
+    from: liste
+    fields: {unit_id: {join: [obj, geb, whg]}, building_id: {join: [obj, geb]},
+             property_id: obj, unit_number: whg, usage_type: art, living_area: qm}
+  tenancy:
+    from: liste
+    where: vnr
+    fields: {tenancy_id: vnr, unit_id: {join: [obj, geb, whg]}, start_date: von, end_date: bis}
+  person:
+    from: liste
+    repeat: [1, 2]
+    where: "nr{n}"
+    fields: {person_id: "nr{n}", salutation: "anr{n}", last_name: "name{n}",
+             email: "mail{n}", email_secondary: "mail{n}_more"}
+  membership:
+    from: liste
+    repeat: [1, 2]
+    where: "nr{n}"
+    fields: {tenancy_id: vnr, person_id: "nr{n}", role: {per_group: [main_tenant, co_tenant]}}
+"""
+
+ONBOARD_EXPORT = "\r\n".join([
+    "Objekt\tGebäude\tAnschrift\tPLZ Ort\tWhg\tArt\tqm\tVertragNr\tvon\tbis\tMieter1\tAnrede1"
+    "\tName1\tMail1\tMieter2\tAnrede2\tName2\tMail2\tKontonummer",
+    "A7\t1\tSchloßallee\t80331 München\t12\tW\t61,5\tV-100\t20200101\t00000000\t900\t1\tÖztürk"
+    "\toe@example.de, oe2@example.de\t901\t2\tEßer\t\t123456789",
+    "A7\t1\tSchloßallee\t80331 München\t13\tX\t\t\t\t\t\t\t\t\t\t\t\t\t",
+    "A7\t2\tSchloßallee\t80331 München\t1\tP\t\tV-101\t01.03.2021\t31.12.9999\t900\t1\tÖztürk"
+    "\toe@example.de, oe2@example.de\t\t\t\t\t",
+    "Summe\t3 Einheiten",
+    "",
+])
+
+
+def test_new_erp_is_onboarded_with_one_yaml_file_and_no_python(tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "hausverwalter-pro.yaml").write_text(ONBOARD_YAML, encoding="utf-8")
+    export = tmp_path / "hvp_2026-11-01.txt"
+    export.write_bytes(ONBOARD_EXPORT.encode("iso8859_15"))
+
+    result = check_export([export], load_mapping("hausverwalter-pro", mappings))
+
+    assert result.ok, result.findings.to_string()
+    e = result.entities.frames
+    assert e["unit"]["unit_id"].tolist() == ["A7.001.0012", "A7.001.0013", "A7.002.0001"]
+    assert e["unit"]["usage_type"].tolist() == ["living", "other", "parking"]
+    assert e["unit"]["living_area"].iloc[0] == 61.5
+    assert e["building"][["postal_code", "city"]].iloc[0].tolist() == ["80331", "München"]
+    tenancy = e["tenancy"].set_index("tenancy_id")
+    assert tenancy.loc["V-100", "start_date"] == pd.Timestamp("2020-01-01")
+    assert tenancy.loc["V-101", "start_date"] == pd.Timestamp("2021-03-01")
+    assert tenancy["end_date"].isna().all()
+    person = e["person"].set_index("person_id")
+    assert person.loc["900", ["salutation", "last_name", "email", "email_secondary"]].tolist() == [
+        "Herr", "Öztürk", "oe@example.de", "oe2@example.de"]
+    assert person.loc["901", "last_name"] == "Eßer"
+    roles = e["membership"].set_index(["tenancy_id", "person_id"])["role"].to_dict()
+    assert roles == {("V-100", "900"): "main_tenant", ("V-100", "901"): "co_tenant",
+                     ("V-101", "900"): "main_tenant"}
+    assert "123456789" not in "".join(f.to_csv() for f in e.values())
+
+
+def test_mapping_problems_are_all_reported_at_once() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["entities"]["unit"]["fields"]["floor_area"] = "flaeche"
+    data["entities"]["tenancy"]["fields"]["start_date"] = "anfang"
+    data["files"]["rows"]["columns"]["art"]["map"] = "nutzung"
+    del data["entities"]["membership"]
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "broken.yaml")
+    text = str(info.value)
+    assert len(info.value.problems) == 4, text
+    for needle in ("floor_area", "anfang", "nutzung", "membership"):
+        assert needle in text
+
+
+def test_mapping_structure_errors_name_the_path() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["dialect"]["delimiter"] = ";;"
+    data["dialect"]["encoding"] = "klingon"
+    data["files"]["rows"]["columns"]["we"]["colour"] = "blue"
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "broken.yaml")
+    assert len(info.value.problems) == 3
+    assert any("dialect.delimiter" in p for p in info.value.problems)
+
+
+def test_value_map_outputs_must_be_canonical() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["value_maps"]["usage"]["values"]["Wohnung"] = "wohnen"
+    with pytest.raises(ConfigError, match="'wohnen' is not one of"):
+        parse_mapping(data, "broken.yaml")
+
+
+def test_unknown_mapping_name_lists_the_known_ones(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\n")
+    with pytest.raises(ConfigError, match=r"known: a"):
+        load_mapping("zzz", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("formats", "value", "expected"),
+    [
+        (["%d.%m.%Y"], "01.04.2015", "2015-04-01"),
+        (["%Y-%m-%d"], "2015-04-01", "2015-04-01"),
+        (["%Y%m%d"], "20150401", "2015-04-01"),
+        (["%Y-%m-%d", "%d.%m.%Y"], "01.04.2015", "2015-04-01"),
+    ],
+)
+def test_date_formats(check, formats, value, expected) -> None:
+    row = MINI_ROW.replace("01.01.2020", value)
+    result = check(f"{MINI_HEADER}\n{row}\n", mini_mapping(date_formats=formats))
+    assert result.ok, result.findings
+    assert result.entities.frames["tenancy"]["start_date"].iloc[0] == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("marker", ["", "00.00.0000", "31.12.9999"])
+def test_open_end_markers_mean_no_end(check, marker: str) -> None:
+    row = MINI_ROW.replace("01.01.2020;;", f"01.01.2020;{marker};")
+    result = check(f"{MINI_HEADER}\n{row}\n",
+                   mini_mapping(open_end=["00.00.0000", "31.12.9999"]))
+    assert result.ok
+    assert pd.isna(result.entities.frames["tenancy"]["end_date"].iloc[0])
+
+
+def test_key_width_and_scientific_notation_are_not_silently_fixed(check) -> None:
+    rows = [MINI_ROW.replace("0001;", "1;", 1),
+            MINI_ROW.replace("0001;", "1,23E+11;", 1).replace("V1", "V2").replace("P1", "P2")]
+    result = check(f"{MINI_HEADER}\n" + "\n".join(rows) + "\n")
+    assert {("key.leading_zeros", 2, "WE"), ("key.excel_scientific", 3, "WE")} <= rules_at(result)
+
+
+def test_unknown_code_without_default_is_an_error(check) -> None:
+    row = MINI_ROW.replace(";Wohnung;", ";Hobbyraum;")
+    result = check(f"{MINI_HEADER}\n{row}\n")
+    assert rules_at(result) == {("value.unknown", 2, "Art")}
+    assert "Wohnung, Stellplatz" in result.findings["message_de"].iloc[0]
+
+
+def test_value_maps_ignore_case_and_blanks(check) -> None:
+    row = MINI_ROW.replace(";Wohnung;", "; wohnung ;").replace(";HM;", ";hm;")
+    result = check(f"{MINI_HEADER}\n{row}\n")
+    assert result.ok
+    assert result.entities.frames["unit"]["usage_type"].iloc[0] == "living"
+
+
+def test_split_that_does_not_match_is_an_error(tmp_path: Path) -> None:
+    data = yaml.safe_load(textwrap.dedent(ONBOARD_YAML))
+    spec = parse_mapping(data, "x")
+    export = tmp_path / "hvp_x.txt"
+    export.write_bytes(ONBOARD_EXPORT.replace("80331 München", "München", 1).encode("latin-1"))
+    result = check_export([export], spec)
+    assert ("split.format", 2, "PLZ Ort") in rules_at(result)
