@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from etl import textops
 from etl.errors import ConfigError
 from etl.models import ENTITIES, ROLES, USAGE_TYPES
 
@@ -164,6 +165,8 @@ class Mapping(_Model):
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
+    """Patterns run on RE2 (see etl.textops) but name their groups the Python way too."""
+    textops.check_pattern(pattern)
     try:
         return re.compile(pattern)
     except re.error as exc:

@@ -14,12 +14,11 @@ import re
 import numpy as np
 import pandas as pd
 
-from etl import findings
+from etl import findings, textops
 from etl.config import Column, Const, EntitySpec, Join, Mapping, PerGroup
-from etl.models import ENTITIES, PROVENANCE, Entities, Kind, Lineage, SourceTable
+from etl.models import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
-_UNIT_SEP = "\x1f"
 
 
 def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Entities, pd.DataFrame]:
@@ -41,7 +40,8 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Enti
         frames[name] = frame
         problems.append(found)
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
-    return Entities(frames, Lineage(lineage)), findings.normalise(out)
+    files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
+    return Entities(frames, Lineage(lineage), files), findings.normalise(out)
 
 
 def _key_sources(mapping: Mapping) -> dict[str, set[str]]:
@@ -78,7 +78,9 @@ def _prepare(
         out[name] = values
         headers[name] = header
         if col.split:
-            parts = values.str.extract(col.split)
+            groups = list(re.compile(col.split).groupindex)
+            parts = textops.per_distinct(
+                values, lambda v, c=col.split, g=groups: textops.extract(v, c, g))
             bad = (values != "") & parts.isna().any(axis=1)
             if bad.any():
                 problems.append(findings.make(
@@ -89,18 +91,11 @@ def _prepare(
                 out[group] = parts[group].fillna("").astype("str").str.strip()
                 headers[group] = header
         if col.list:
-            first, _, rest = _partition(values, col.list)
-            out[name] = first
-            out[f"{name}_more"] = rest
+            parts = textops.split_first(values, col.list)
+            out[name] = parts["first"]
+            out[f"{name}_more"] = parts["rest"]
             headers[f"{name}_more"] = header
     return pd.DataFrame(out), findings.concat(problems), headers
-
-
-def _partition(values: pd.Series, separator: str) -> tuple[pd.Series, pd.Series, pd.Series]:
-    marked = values.str.replace(separator, _UNIT_SEP, regex=True)
-    parts = marked.str.partition(_UNIT_SEP)
-    rest = parts[2].str.replace(_UNIT_SEP, ", ", regex=False).str.strip()
-    return parts[0].str.strip(), parts[1], rest
 
 
 def _clean_column(
@@ -109,7 +104,7 @@ def _clean_column(
     found: list[tuple[str, pd.Series, dict[str, object]]] = []
     filled = values != ""
     if is_key:
-        sci = values.str.match(_SCIENTIFIC)
+        sci = textops.fullmatch(values, _SCIENTIFIC)
         if sci.any():
             found.append(("key.excel_scientific", sci, {}))
         if col.width:
@@ -120,15 +115,20 @@ def _clean_column(
         values = values.where(~filled, values.str.pad(col.pad, side="left", fillchar="0"))
     if col.map:
         vmap = mapping.value_maps[col.map]
-        table = {k.strip().casefold(): v for k, v in vmap.values.items()}
-        mapped = values.str.casefold().map(table)
-        if vmap.default is not None:
-            mapped = mapped.fillna(vmap.default)
-        unknown = filled & mapped.isna()
+        table = {k.strip().lower(): v for k, v in vmap.values.items()}
+
+        def lookup(distinct: pd.Series) -> pd.Series:
+            mapped = distinct.str.lower().map(table)
+            if vmap.default is not None:
+                mapped = mapped.fillna(vmap.default)
+            return mapped.where(distinct != "", "")
+
+        mapped = textops.per_distinct(values, lookup)
+        unknown = mapped.isna()
         if unknown.any():
             allowed = ", ".join(vmap.values)
             found.append(("value.unknown", unknown, {"allowed": allowed}))
-        values = mapped.where(filled, "").fillna("").astype("str")
+        values = mapped.fillna("").astype("str")
     return values, found
 
 
@@ -145,13 +145,13 @@ def _extract(
     groups = spec.repeat or (0,)
     parts = []
     for position, n in enumerate(groups):
-        rows = frame[frame[spec.where.format(n=n)] != ""] if spec.where else frame
-        part = {"_file": file, "_line": rows["_line"], "_group": n}
+        part = {"_line": frame["_line"], "_group": n}
         for fname, expr in spec.fields.items():
             part[fname], lineage[(name, fname, n)] = _evaluate(
-                mapping, expr, rows, headers, n, position
+                mapping, expr, frame, headers, n, position
             )
-        parts.append(pd.DataFrame(part, index=rows.index))
+        rows = pd.DataFrame(part, index=frame.index)
+        parts.append(rows[frame[spec.where.format(n=n)] != ""] if spec.where else rows)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     problems = []
     for f in entity.fields:
@@ -159,23 +159,46 @@ def _extract(
             out[f.name] = ""
         raw = out[f.name].astype("str")
         if f.kind is Kind.TEXT:
-            out[f.name] = raw.replace("", pd.NA)
+            out[f.name] = textops.empty_to_na(raw)
             continue
         if f.kind is Kind.DATE:
-            out[f.name], bad = _to_date(raw, mapping)
+            typed = textops.per_distinct(raw, lambda v: _to_date(v, mapping))
             rule, params = "date.format", {
                 "formats": " oder ".join(_human(fmt) for fmt in mapping.dialect.date_formats)
             }
         else:
-            out[f.name], bad = _to_decimal(raw, mapping)
+            typed = textops.per_distinct(raw, lambda v: _to_decimal(v, mapping))
             rule, params = "number.format", {"decimal": mapping.dialect.decimal}
+        out[f.name], bad = typed["value"], typed["bad"]
         if bad.any():
             column = out.loc[bad, "_group"].map(lambda g, f=f: lineage[(name, f.name, g)])
             problems.append(findings.make(rule, file=file, line=out.loc[bad, "_line"],
                                           column=column.astype("str"), value=raw[bad], **params))
     out = out[[*entity.field_names, *PROVENANCE]]
-    out = out.drop_duplicates(subset=entity.field_names, keep="first").reset_index(drop=True)
-    return out, findings.concat(problems)
+    return _drop_repeats(out, entity), findings.concat(problems)
+
+
+def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    """Drop exact repeats (a flat export repeats a unit on each resident's row), keeping the first.
+
+    Repeats of a flat export sit on neighbouring rows, so those go first by comparing each row
+    with the one before; then only rows whose key still occurs twice need the full comparison.
+    """
+    fields = entity.field_names
+    if len(frame) > 1:
+        before = frame[fields].shift()
+        same = np.logical_and.reduce([
+            (frame[f].eq(before[f]) | (frame[f].isna() & before[f].isna())).to_numpy(bool)
+            for f in fields
+        ])
+        frame = frame[~same]
+    if textops.all_distinct([frame[k] for k in entity.key]):
+        return frame.reset_index(drop=True)
+    shared_key = frame.duplicated(subset=list(entity.key), keep=False)
+    if not shared_key.any():
+        return frame.reset_index(drop=True)
+    repeat = frame[shared_key].duplicated(subset=entity.field_names, keep="first")
+    return frame.drop(index=repeat[repeat].index).reset_index(drop=True)
 
 
 def _evaluate(
@@ -196,14 +219,13 @@ def _evaluate(
         return rows[src], headers[src]
     srcs = [s.format(n=n) for s in expr.join]
     cols = [rows[s] for s in srcs]
-    joined = cols[0]
-    for c in cols[1:]:
-        joined = joined + mapping.key_separator + c
+    joined = textops.join(cols, mapping.key_separator)
     incomplete = np.logical_or.reduce([(c == "").to_numpy() for c in cols])
     return joined.where(~incomplete, ""), " + ".join(headers[s] for s in srcs)
 
 
-def _to_date(values: pd.Series, mapping: Mapping) -> tuple[pd.Series, pd.Series]:
+def _to_date(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
+    """Dates (``value``) and whether the text was no date in any accepted format (``bad``)."""
     text = values.fillna("").astype("str")
     empty = (text == "") | text.isin(mapping.dialect.open_end)
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
@@ -213,17 +235,18 @@ def _to_date(values: pd.Series, mapping: Mapping) -> tuple[pd.Series, pd.Series]
             break
         parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
         result[todo] = parsed.astype("datetime64[s]")
-    return result, ~empty & result.isna()
+    return pd.DataFrame({"value": result, "bad": ~empty & result.isna()})
 
 
-def _to_decimal(values: pd.Series, mapping: Mapping) -> tuple[pd.Series, pd.Series]:
+def _to_decimal(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
+    """Numbers (``value``) and whether the text was not a number (``bad``)."""
     text = values.fillna("").astype("str").str.replace(" ", "", regex=False)
     if mapping.dialect.thousands.strip():
         text = text.str.replace(mapping.dialect.thousands, "", regex=False)
     if mapping.dialect.decimal != ".":
         text = text.str.replace(mapping.dialect.decimal, ".", regex=False)
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
-    return numbers, (text != "") & numbers.isna()
+    return pd.DataFrame({"value": numbers, "bad": (text != "") & numbers.isna()})
 
 
 _HUMAN = {"%d": "TT", "%m": "MM", "%Y": "JJJJ", "%y": "JJ"}

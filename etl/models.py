@@ -122,8 +122,9 @@ ENTITIES: dict[str, Entity] = {
 USAGE_TYPES = ("living", "commercial", "parking", "storage", "other")
 ROLES = ("main_tenant", "co_tenant", "household_member")
 
-# Columns every entity frame carries besides its fields: where each row came from.
-PROVENANCE = ("_file", "_line", "_group")
+# Columns every entity frame carries besides its fields: where each row came from (the file is
+# one per entity: Entities.files).
+PROVENANCE = ("_line", "_group")
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class Entities:
 
     frames: dict[str, pd.DataFrame]
     lineage: Lineage
+    files: dict[str, str]  # entity -> the export file its rows came from
 
     def counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}

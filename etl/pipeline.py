@@ -60,6 +60,7 @@ def check_export(paths: list[Path], mapping: Mapping) -> CheckResult:
     if len(tables) < len(mapping.files):
         return CheckResult(mapping.name, names, None, findings.concat(problems))
     entities, found = map_entities(mapping, tables)
+    tables.clear()  # the source text is not needed any more: free it before validating
     problems += [found, validate(entities)]
     result = _without_echoes(findings.concat(problems))
     return CheckResult(mapping.name, names, entities, _redact(result, entities))

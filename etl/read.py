@@ -23,12 +23,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from etl import findings
+from etl import findings, textops
 from etl.config import Column, Dialect
 from etl.errors import Location, MappingError, ReadError
 from etl.models import SourceTable
 
 HEADER_SCAN_LINES = 50
+_UNIT_SEPARATOR = "\x1f"
 _BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
@@ -75,14 +76,16 @@ def read_table(
         )
     else:
         frame["_line"] = lines_of_rows
-    frame = _clean(frame, list(positions))
+    frame = _clean(frame, list(positions), nbsp="\u00a0".encode() in body)
     kept = list(positions)
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
     if frame.empty and bad_rows.empty:
         raise _read_error("file.no_data", file, header_idx + 1)
     headers = {name: header[i].strip().replace("\ufeff", "") for name, i in positions.items()}
     table = SourceTable(file, role, frame, headers, encoding, header_idx + 1)
-    return table, findings.concat([bad_rows, _encoding_findings(frame, headers, file)])
+    suspect = _may_be_garbled(body)
+    encoding_problems = _encoding_findings(frame, headers, file) if suspect else findings.empty()
+    return table, findings.concat([bad_rows, encoding_problems])
 
 
 class _BadByte(Exception):
@@ -90,9 +93,9 @@ class _BadByte(Exception):
         self.data, self.offset, self.encoding = data, offset, encoding
 
 
-def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes, str]:
+def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]:
     """UTF-8 bytes of the file and the encoding it was written in; raises _BadByte."""
-    if not data.strip():
+    if re.match(rb"\s*\Z", data):
         raise _read_error("file.empty", file)
     for bom, enc in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
@@ -107,15 +110,34 @@ def _decode(data: bytes, file: str, legacy: str) -> tuple[bytes, str]:
         data = data[len(codecs.BOM_UTF8) :]
         legacy = "utf-8"
     try:
-        data.decode("utf-8")
+        _transcode(data, "utf-8", validate_only=True)
         return data, "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
         if codecs.lookup(legacy).name == "utf-8":
             raise _BadByte(data, exc.start, "UTF-8") from exc
     try:
-        return data.decode(legacy).encode("utf-8"), legacy
+        return _transcode(data, legacy), legacy
     except UnicodeDecodeError as exc:
         raise _BadByte(data, exc.start, f"UTF-8 oder/or {legacy}") from exc
+
+
+def _transcode(data: bytes, encoding: str, validate_only: bool = False) -> bytearray:
+    """``data`` decoded from ``encoding`` and written as UTF-8, chunk by chunk so that no
+    file-sized str is ever held. UnicodeDecodeError offsets are offsets in ``data``."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    out = bytearray()
+    chunk = 1 << 22
+    for start in range(0, len(data), chunk):
+        pending = len(decoder.getstate()[0])  # bytes of a character split by the last chunk
+        try:
+            text = decoder.decode(data[start : start + chunk], final=start + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            offset = start - pending
+            raise UnicodeDecodeError(exc.encoding, data, offset + exc.start, offset + exc.end,
+                                     exc.reason) from None
+        if not validate_only:
+            out += text.encode("utf-8")
+    return out
 
 
 def _undecodable(
@@ -146,7 +168,7 @@ def _read_error(
     return ReadError(en, Location(file, line, column), rule=rule, message_de=de)
 
 
-def _first_lines(body: bytes) -> list[str]:
+def _first_lines(body: bytes | bytearray) -> list[str]:
     head = body[: 1 << 20].split(b"\n", HEADER_SCAN_LINES)[:HEADER_SCAN_LINES]
     return [line.decode("utf-8", "replace").rstrip("\r") for line in head]
 
@@ -224,22 +246,21 @@ def _resolve_columns(
 
 
 def _records(
-    body: bytes, file: str, header_idx: int, dialect: Dialect
+    body: bytes | bytearray, file: str, header_idx: int, dialect: Dialect
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Start/end byte offsets and first physical line of each record after the header.
 
     A newline ends a record unless it sits inside quotes; with doubled quotes as escapes, that is
     exactly when an odd number of quote characters precede it.
     """
-    arr = np.frombuffer(body, np.uint8)
-    newlines = np.flatnonzero(arr == 10)
-    inside = np.bitwise_xor.accumulate(arr == ord(dialect.quote), dtype=np.uint8)
-    ends_record = inside[newlines] == 0 if len(newlines) else np.zeros(0, bool)
+    newlines = _positions(body, 10)
+    quotes = _positions(body, ord(dialect.quote))
+    ends_record = (np.searchsorted(quotes, newlines) & 1) == 0
     nl_index = np.flatnonzero(ends_record)
     header_nl = newlines[header_idx] if header_idx < len(newlines) else len(body)
-    after = nl_index[newlines[nl_index] >= header_nl]  # record ends from the header's on
+    after = nl_index[newlines[nl_index] > header_nl]  # record ends after the header
     body_end = _footer_start(body, newlines, after, dialect)
-    if len(arr) and inside[-1]:
+    if len(quotes) % 2:
         open_at = int(newlines[after[-1]]) + 1 if len(after) else 0
         raise _read_error("row.unclosed_quote", file, body.count(b"\n", 0, open_at) + 1)
     ends = newlines[after]
@@ -254,7 +275,15 @@ def _records(
     return starts[keep], ends[keep], lines[keep].astype(np.int64), int(body_end)
 
 
-def _footer_start(body: bytes, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect) -> int:
+def _positions(body: bytes | bytearray, byte: int) -> np.ndarray:
+    """Offsets of every occurrence of ``byte``, found chunk by chunk (no file-sized temporary)."""
+    arr = np.frombuffer(body, np.uint8)
+    chunk = 1 << 22
+    found = [np.flatnonzero(arr[i : i + chunk] == byte) + i for i in range(0, len(arr), chunk)]
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+def _footer_start(body: bytes | bytearray, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect) -> int:
     """Byte offset where trailing summary lines (and blank lines) begin; the file's end if none."""
     end = len(body)
     if not dialect.footer:
@@ -298,7 +327,7 @@ def _parse_fast(
             ),
             convert_options=pacsv.ConvertOptions(
                 include_columns=kept,
-                column_types=dict.fromkeys(kept, pa.string()),
+                column_types=dict.fromkeys(kept, pa.large_string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -307,13 +336,13 @@ def _parse_fast(
         return None, findings.empty()
     if ragged or table.num_rows != expected_rows:
         return None, findings.empty()
-    frame = table.to_pandas()
+    frame = table.to_pandas(self_destruct=True)
     frame.columns = list(positions)
     return frame, findings.empty()
 
 
 def _parse_exact(
-    body: bytes,
+    body: bytes | bytearray,
     header: list[str],
     positions: dict[str, int],
     dialect: Dialect,
@@ -370,23 +399,48 @@ def _parse_exact(
     return frame, bad_rows
 
 
-def _clean(frame: pd.DataFrame, kept: list[str]) -> pd.DataFrame:
-    """Trim blanks (non-breaking spaces included); whitespace-only cells become empty."""
+def _clean(frame: pd.DataFrame, kept: list[str], nbsp: bool) -> pd.DataFrame:
+    """Trim blanks (non-breaking spaces included); whitespace-only cells become empty; a
+    non-breaking space inside a value becomes a plain one."""
     for name in kept:
-        col = frame[name].astype("str").str.replace("\u00a0", " ", regex=False)
-        frame[name] = col.str.strip()
+        col = textops.trim(frame[name])
+        frame[name] = textops.replace_literal(col, "\u00a0", " ") if nbsp else col
     return frame
 
 
+def _may_be_garbled(body: bytes | bytearray) -> bool:
+    """Whether the UTF-8 body holds a '?', or a byte pair that starts 'Ã', 'Â', 'â' or U+FFFD.
+
+    Without them there can be neither mojibake nor a lossy save; one numpy pass over the file
+    spares the cell-by-cell regular expressions in the common, clean case.
+    """
+    if b"?" in body:
+        return True
+    arr = np.frombuffer(body, np.uint8)
+    chunk = 1 << 22
+    for start in range(0, max(len(arr) - 1, 0), chunk):
+        part = arr[start : start + chunk + 1]
+        lead = np.flatnonzero((part[:-1] == 0xC3) | (part[:-1] == 0xEF))
+        if np.isin(part[lead + 1], (0x82, 0x83, 0xA2, 0xBF)).any():
+            return True
+    return False
+
+
 def _encoding_findings(frame: pd.DataFrame, headers: dict[str, str], file: str) -> pd.DataFrame:
+    """Mojibake and lossy saves: one regex pass over all kept cells of a row joined together,
+    then a closer look at the few rows that hit."""
+    if frame.empty or not headers:
+        return findings.empty()
+    joined = textops.join([frame[name] for name in headers], _UNIT_SEPARATOR)
+    suspect = frame[textops.contains(joined, f"{_MOJIBAKE}|{_LOSSY}")]
     parts = []
     for name, header in headers.items():
-        col = frame[name]
+        col = suspect[name]
         for rule, pattern in (("encoding.mojibake", _MOJIBAKE), ("encoding.lossy", _LOSSY)):
-            hit = col.str.contains(pattern, regex=True)
+            hit = textops.contains(col, pattern)
             if hit.any():
                 parts.append(
-                    findings.make(rule, file=file, line=frame.loc[hit, "_line"], column=header,
+                    findings.make(rule, file=file, line=suspect.loc[hit, "_line"], column=header,
                                   value=col[hit])
                 )
     return findings.concat(parts)

@@ -55,7 +55,7 @@ def _to_findings(
         entities.lineage.column(entity, str(col), 0 if pd.isna(g) else int(g))
         for col, g in zip(cases["column"], cases["group"], strict=True)
     ]
-    file = frame["_file"].iloc[0] if len(frame) else None
+    file = entities.files[entity]
     params = {"entity": ENTITIES[entity].german}
     return findings.concat(
         findings.make(

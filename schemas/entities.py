@@ -12,11 +12,15 @@ from collections.abc import Callable, Set
 import pandas as pd
 import pandera.pandas as pa
 
+from etl import textops
 from etl.models import ENTITIES, ROLES, USAGE_TYPES, Kind
 
 POSTAL_CODE = r"^[0-9]{5}$"
-EMAIL = r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$"
-EMAILS = r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}(?:, [^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,})*$"
+_C = r"[^@ \t\r\n,;]"  # a character of an address (RE2's \s would differ from Python's)
+_E = r"[^@ \t\r\n,;.]"  # ... that is no dot
+_ADDRESS = rf"{_E}(?:{_C}*{_E})?@{_E}+(?:\.{_E}+)*\.[A-Za-z]{{2,}}"
+EMAIL = rf"^{_ADDRESS}$"
+EMAILS = rf"^{_ADDRESS}(?:, {_ADDRESS})*$"
 PHONE = r"^\+?[0-9][0-9 ()/.\-]{4,30}$"
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
 
@@ -30,7 +34,7 @@ def _rule(name: str, ok: Callable[[pd.Series], pd.Series]) -> pa.Check:
 
 
 def _matches(name: str, pattern: str) -> pa.Check:
-    return _rule(name, lambda s: s.astype("str").str.fullmatch(pattern).fillna(False))
+    return _rule(name, lambda s: textops.fullmatch(s, pattern))
 
 
 def _within(name: str, low: float, high: float, step: float | None = None) -> pa.Check:
@@ -42,11 +46,13 @@ def _within(name: str, low: float, high: float, step: float | None = None) -> pa
 
 
 def _refers(name: str, keys: Set[str] | pd.Index) -> pa.Check:
-    return _rule(name, lambda s: s.isin(keys))
+    allowed = textops.value_set(keys)
+    return _rule(name, lambda s: textops.is_in(s, allowed))
 
 
 def _one_of(values: tuple[str, ...]) -> pa.Check:
-    return _rule("value.unknown", lambda s: s.isin(values))
+    allowed = textops.value_set(values)
+    return _rule("value.unknown", lambda s: textops.is_in(s, allowed))
 
 
 def _checks(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, mapping, rules_at
 from etl.pipeline import check_export
+from tests.conftest import SAMPLES, mapping, rules_at
 
 BAD = SAMPLES / "bad"
 R = "(ausgeblendet)"
@@ -72,7 +72,7 @@ def test_every_corpus_file_has_an_expectation() -> None:
 def test_bad_file_is_rejected_with_exact_rule_line_and_column(case: str) -> None:
     path = BAD / case
     paths = sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    result = check_export(paths, mapping(case.split("/")[0]))
+    result = check_export(paths, mapping(case.split("/", maxsplit=1)[0]))
     assert not result.ok
     assert rules_at(result) == EXPECTED[case]
     assert result.findings["message_de"].str.len().gt(0).all()

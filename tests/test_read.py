@@ -152,3 +152,19 @@ def test_mojibake_and_lossy_saves_are_flagged(check) -> None:
     result = check(f"{MINI_HEADER}\n{bad}\n{lossy}\n")
     assert {("encoding.mojibake", 2, "Nachname"), ("encoding.lossy", 3, "Straße")} <= rules_at(
         result)
+
+
+def test_clean_files_take_the_fast_path(monkeypatch) -> None:
+    """The row-by-row reader is only for ragged files; a clean export must never need it."""
+    import etl.read
+
+    def fail(*args, **kwargs):
+        raise AssertionError("exact path used for a clean file")
+
+    monkeypatch.setattr(etl.read, "_parse_exact", fail)
+    from etl.pipeline import check_export
+    from tests.conftest import SAMPLES, mapping
+
+    for dialect in ("wodis-style", "sap-style", "generic"):
+        result = check_export(sorted((SAMPLES / dialect).glob("*.csv")), mapping(dialect))
+        assert result.ok

@@ -1,0 +1,74 @@
+"""Benchmark: read + map + validate of generated wodis-style flat exports.
+
+    python -m bench.bench_validate [--sizes 16k 160k 800k] [--runs 5]
+
+Each run is a fresh process (so peak RSS is that run's own); wall time covers read + map +
+validate of one file, not interpreter start-up and imports. Prints medians as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.generate import SIZES, ensure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(path: str, mapping: str) -> None:
+    from etl.config import load_mapping
+    from etl.pipeline import check_export
+
+    spec = load_mapping(mapping, ROOT / "mappings")
+    start = time.perf_counter()
+    result = check_export([Path(path)], spec)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "ok": result.ok,
+                      "rows": result.entities.counts()["membership"] if result.entities else 0}))
+
+
+def _measure(path: Path, mapping: str) -> tuple[float, float, dict]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_validate", "--child", str(path), mapping],
+        stdout=subprocess.PIPE, cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"benchmark child failed with {proc.returncode}")
+    data = json.loads(out)
+    return data["seconds"], usage.ru_maxrss / 1024, data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="read + map + validate benchmark")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    print("| export | resident rows | file MB | median s | min s | max s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        path = ensure(size, ROOT / "bench" / "data")
+        runs = [_measure(path, "wodis-style") for _ in range(args.runs)]
+        seconds = [r[0] for r in runs]
+        assert all(r[2]["ok"] for r in runs), "generated export must be valid"
+        print(f"| wodis_{size} | {runs[0][2]['rows']:,} | {path.stat().st_size / 1e6:.0f} | "
+              f"{statistics.median(seconds):.2f} | {min(seconds):.2f} | {max(seconds):.2f} | "
+              f"{max(r[1] for r in runs):.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

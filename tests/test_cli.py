@@ -1,0 +1,120 @@
+"""The CLI: exit codes, the error report file, help texts and README coverage."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from etl import report
+from etl.cli import app
+from tests.conftest import ROOT, SAMPLES
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["--help"] if not args else list(args), catch_exceptions=False)
+
+
+def test_valid_exports_exit_zero() -> None:
+    for dialect, folder in (("wodis-style", "wodis-style"), ("sap-style", "sap-style"),
+                            ("generic", "generic")):
+        files = [str(p) for p in sorted((SAMPLES / folder).glob("*.csv"))]
+        result = _run("validate", *files, "--mapping", dialect,
+                      "--config", str(ROOT / "config.yaml"))
+        assert result.exit_code == 0, result.output
+        assert "Valid: no errors." in result.output
+
+
+def test_invalid_export_exits_4_and_writes_a_german_report(tmp_path: Path) -> None:
+    bad = SAMPLES / "bad" / "wodis-style" / "invalid_email.csv"
+    out = tmp_path / "r" / "report.csv"
+    result = _run("validate", str(bad), "-m", "wodis-style", "--report", str(out),
+                  "--config", str(ROOT / "config.yaml"))
+    assert result.exit_code == 4
+    assert "email.format" in result.output
+    assert "stefan.schaefer" not in result.output  # personal data is masked on screen too
+    data = out.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Datei", "Zeile", "Spalte", "Wert", "Regel", "Meldung", "Message (English)"]
+    assert rows[1][1:6] == ["12", "E-Mail", "(ausgeblendet)", "email.format",
+                            "E-Mail-Adresse ungültig."]
+
+
+def test_several_exports_get_one_report_each(tmp_path: Path) -> None:
+    bad = SAMPLES / "bad" / "wodis-style"
+    files = [str(bad / "invalid_email.csv"), str(bad / "unknown_role.csv")]
+    result = _run("validate", *files, "-m", "wodis-style", "-r", str(tmp_path / "x.csv"),
+                  "--config", str(ROOT / "config.yaml"))
+    assert result.exit_code == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "invalid_email.fehler.csv", "unknown_role.fehler.csv"]
+
+
+def test_report_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
+    found = pd.DataFrame({
+        "file": ["a.csv"] * 4, "line": [2, 3, 4, 5], "column": ["Lage"] * 4,
+        "value": ["=HYPERLINK(\"x\")", "+49 30 1", "-5", "@SUM(A1)"], "rule": ["r"] * 4,
+        "message_de": ["m"] * 4, "message_en": ["m"] * 4,
+    })
+    report.write_csv(found, tmp_path / "r.csv")
+    values = [row[3] for row in csv.reader(
+        io.StringIO((tmp_path / "r.csv").read_text("utf-8-sig")), delimiter=";")][1:]
+    assert values == ["'=HYPERLINK(\"x\")", "'+49 30 1", "'-5", "'@SUM(A1)"]
+
+
+def test_broken_mapping_exits_3_listing_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    shutil.copy(ROOT / "mappings" / "wodis-style.yaml", tmp_path / "mappings" / "x.yaml")
+    text = (tmp_path / "mappings" / "x.yaml").read_text(encoding="utf-8")
+    text = text.replace("map: usage_type", "map: nutzung").replace("map: role", "map: rollen")
+    (tmp_path / "mappings" / "x.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "config.yaml").write_text("mappings_dir: mappings\n", encoding="utf-8")
+    sample = next((SAMPLES / "wodis-style").glob("*.csv"))
+    result = runner.invoke(app, ["validate", str(sample), "-m", "x", "-c",
+                                 str(tmp_path / "config.yaml")])
+    assert result.exit_code == 3
+    assert "nutzung" in result.output and "rollen" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_config_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("mapping_dir: x\n", encoding="utf-8")
+    result = runner.invoke(app, ["mappings", "-c", str(tmp_path / "config.yaml")])
+    assert result.exit_code == 3
+    assert "mapping_dir" in result.output
+
+
+def test_mappings_lists_every_dialect() -> None:
+    result = _run("mappings", "--config", str(ROOT / "config.yaml"))
+    assert result.exit_code == 0
+    for name in ("wodis-style", "sap-style", "generic"):
+        assert name in result.output
+
+
+def test_rules_lists_every_rule_in_both_languages() -> None:
+    result = _run("rules")
+    assert "email.format" in result.output and "E-Mail-Adresse ungültig." in result.output
+
+
+def _commands() -> list[str]:
+    return sorted(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_every_command_has_help_and_is_in_the_readme(name: str) -> None:
+    command = get_command(app).commands[name]  # type: ignore[attr-defined]
+    assert command.help and command.help.strip()
+    for param in command.params:
+        if param.param_type_name == "option":
+            assert param.help, f"{name} {param.name} lacks help"
+    assert f"etl {name}" in (ROOT / "README.md").read_text(encoding="utf-8")
