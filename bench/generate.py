@@ -25,17 +25,21 @@ FIRST = np.array(
     "Agnieszka Dragan Malgorzata Renée Zoë Ute Bärbel Hüseyin Sören Dörte Jens Mia Noah Emilia "
     "Ben Sophie Paul Hannah Leon Anna Elias Lea Finn Marie Jonas".split()
 )
-LAST = np.array(
-    "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch "
-    "Bauer Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann "
-    "Lange Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler Herrmann König "
-    "Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn Schubert Vogel "
-    "Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann Franke Albrecht "
-    "Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt Stein Jäger Otto "
-    "Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte Dietrich Ziegler Kuhn Kühn "
-    "Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold Wolff Pfeiffer Yilmaz Kaya Demir "
-    "Sahin Çelik Nowak Kowalski Müller-Lüdenscheidt Schulze-Böhm von Bülow Weiß-Großmann".split()
-)
+LAST = np.array([
+    name.replace("_", " ")
+    for name in (
+        "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch "
+        "Bauer Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann "
+        "Hartmann Lange Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler "
+        "Herrmann König Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn "
+        "Schubert Vogel Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann "
+        "Franke Albrecht Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt "
+        "Stein Jäger Otto Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte "
+        "Dietrich Ziegler Kuhn Kühn Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold "
+        "Wolff Pfeiffer Yilmaz Kaya Demir Sahin Çelik Nowak Kowalski Müller-Lüdenscheidt "
+        "Schulze-Böhm von_Bülow Weiß-Großmann"
+    ).split()
+])
 STREETS = np.array(
     ["Lindenstraße", "Straße des 17. Juni", "Am Mühlgraben", "Hauptstraße", "Bahnhofstraße",
      "Schloßallee", "Goethestraße", "Schillerplatz", "Karl-Marx-Allee", "Gartenweg",

@@ -283,7 +283,9 @@ def _positions(body: bytes | bytearray, byte: int) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
-def _footer_start(body: bytes | bytearray, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect) -> int:
+def _footer_start(
+    body: bytes | bytearray, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect
+) -> int:
     """Byte offset where trailing summary lines (and blank lines) begin; the file's end if none."""
     end = len(body)
     if not dialect.footer:
