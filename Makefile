@@ -15,8 +15,10 @@ demo: $(BIN)/etl
 	$(BIN)/etl validate sample_exports/wodis-style/*.csv --mapping wodis-style
 	$(BIN)/etl validate sample_exports/sap-style/*.csv --mapping sap-style
 	$(BIN)/etl validate sample_exports/generic/*.csv --mapping generic
-	-$(BIN)/etl validate sample_exports/bad/wodis-style/excel_scientific_keys.csv \
-		--mapping wodis-style --report reports/excel_scientific_keys.fehler.csv
+	@echo "# A damaged export is rejected (exit code 4) with a German error report:"
+	$(BIN)/etl validate sample_exports/bad/wodis-style/excel_scientific_keys.csv \
+		--mapping wodis-style --report reports/excel_scientific_keys.fehler.csv; test $$? -eq 4
+	cat reports/excel_scientific_keys.fehler.csv
 
 test: $(BIN)/etl
 	$(BIN)/ruff check etl schemas tests bench
