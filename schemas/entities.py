@@ -21,7 +21,7 @@ _E = r"[^@ \t\r\n,;.]"  # ... that is no dot
 _ADDRESS = rf"{_E}(?:{_C}*{_E})?@{_E}+(?:\.{_E}+)*\.[A-Za-z]{{2,}}"
 EMAIL = rf"^{_ADDRESS}$"
 EMAILS = rf"^{_ADDRESS}(?:, {_ADDRESS})*$"
-PHONE = r"^\+?[0-9][0-9 ()/.\-]{4,30}$"
+PHONE = r"^\+?\(?[0-9][0-9 ()/.\-]{4,30}$"
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
 
 # A check over several columns is reported at this column.

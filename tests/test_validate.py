@@ -119,3 +119,20 @@ def test_file_whose_every_row_is_ragged_reports_each_row(check) -> None:
     rows = [MINI_ROW + ";x", _second(MINI_ROW) + ";y"]
     result = check(f"{MINI_HEADER}\n" + "\n".join(rows) + "\n")
     assert rules_at(result) == {("row.field_count", 2, None), ("row.field_count", 3, None)}
+
+
+@pytest.mark.parametrize(
+    ("phone", "ok"),
+    [("0351 4711234", True), ("+49 351 7654321", True), ("0351/47 11-234", True),
+     ("(0351) 4711234", True), ("030 3123456", True), ("keine", False), ("12", False),
+     ("0351 4711234 oder 0171 2345678 bitte abends", False)],
+)
+def test_phone_numbers(tmp_path, phone: str, ok: bool) -> None:
+    from etl.pipeline import check_export
+    from tests.conftest import SAMPLES, mapping
+
+    data = (SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv").read_bytes()
+    path = tmp_path / "x.csv"
+    path.write_bytes(data.replace(b";0351 2223344;", f";{phone};".encode("cp1252")))
+    expected = set() if ok else {("phone.format", 12, "Telefon")}
+    assert rules_at(check_export([path], mapping("wodis-style"))) == expected
