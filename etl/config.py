@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Mapping as Mapping_
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -129,6 +131,9 @@ class Mapping(_Model):
     name: str
     title: str
     description: str = ""
+    stable_person_keys: bool = Field(
+        True, description="false: the ERP gives a person a new number per contract, so a move "
+        "can only be guessed (possible_move)")
     dialect: Dialect = Dialect()
     key_separator: str = "/"
     value_maps: dict[str, ValueMap] = {}
@@ -276,10 +281,59 @@ def load_mapping(name_or_path: str, mappings_dir: Path) -> Mapping:
     return parse_mapping(data, str(path))
 
 
+class GuardConfig(_Model):
+    max_ended_share: float = Field(0.10, ge=0, le=1, description="of the active tenancies")
+    max_shrink: float = Field(0.20, ge=0, le=1, description="drop of resident rows")
+
+
+class SourceConfig(_Model):
+    """One client's drop: whose data it is and how it is read."""
+
+    client: str = Field(min_length=1, max_length=64)
+    mapping: str
+    guard: GuardConfig = GuardConfig()
+    move_window_days: int = Field(62, ge=0, le=366)
+
+
+class DatabaseConfig(_Model):
+    url: str = Field("sqlite:///portal.db", description="without password: see password_env")
+    password_env: str = Field("ETL_DATABASE_PASSWORD",
+                              description="environment variable holding the password")
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret(cls, v: str) -> str:
+        if re.match(r"^[^:]+://[^/@:]+:[^/@]+@", v):
+            raise ValueError("the URL holds a password: put it in the environment "
+                             "(database.password_env) instead of config.yaml")
+        return v
+
+
 class AppConfig(_Model):
     """config.yaml."""
 
     mappings_dir: Path = Path("mappings")
+    database: DatabaseConfig = DatabaseConfig()
+    sources: dict[str, SourceConfig] = {}
+
+    def source(self, name: str) -> SourceConfig:
+        """The named source; raises ConfigError naming the known ones."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise ConfigError(f"unknown source {name!r} (known: {known})")
+        return self.sources[name]
+
+    def database_url(self, environ: Mapping_[str, str]) -> str:
+        """The database URL: ETL_DATABASE_URL if set, else database.url with the password from
+        the environment variable database.password_env (if set)."""
+        if environ.get("ETL_DATABASE_URL"):
+            return environ["ETL_DATABASE_URL"]
+        url = self.database.url
+        password = environ.get(self.database.password_env)
+        if password:
+            url = re.sub(r"^([^:]+://)([^/@:]+)@", lambda m: f"{m[1]}{m[2]}:{quote(password)}@",
+                         url)
+        return url
 
 
 def load_config(path: Path) -> AppConfig:
@@ -296,4 +350,11 @@ def load_config(path: Path) -> AppConfig:
         raise ConfigError(f"{path} is invalid", problems) from exc
     if not cfg.mappings_dir.is_absolute():
         cfg = cfg.model_copy(update={"mappings_dir": path.parent / cfg.mappings_dir})
+    problems = [
+        f"sources.{name}.mapping: {src.mapping!r} not found in {cfg.mappings_dir}"
+        for name, src in cfg.sources.items()
+        if not (cfg.mappings_dir / f"{src.mapping}.yaml").is_file()
+    ]
+    if problems:
+        raise ConfigError(f"{path} is invalid", problems)
     return cfg

@@ -150,6 +150,24 @@ RULES: dict[str, Rule] = {
         "Vertragspartner verweist auf eine Person, die im Export fehlt.",
         "Membership refers to a person missing from the export.",
     ),
+    # guard: plausibility against the last accepted export
+    "guard.empty": Rule(
+        "Export enthält keine Mietverträge oder Einheiten ({unit} Einheiten, {tenancy} Verträge).",
+        "The export holds no tenancies or units ({unit} units, {tenancy} tenancies).",
+    ),
+    "guard.stale": Rule(
+        "Export vom {export} ist älter als der zuletzt übernommene vom {last}.",
+        "Export of {export} is older than the last applied one of {last}.",
+    ),
+    "guard.too_many_ended": Rule(
+        "Export würde {ended} von {active} aktiven Mietverträgen beenden ({share}, erlaubt "
+        "{limit}).",
+        "Export would end {ended} of {active} active tenancies ({share}, limit {limit}).",
+    ),
+    "guard.shrink": Rule(
+        "Export hat {now} statt {before} Bewohnerzeilen (−{drop}, erlaubt −{limit}).",
+        "Export has {now} instead of {before} resident rows (−{drop}, limit −{limit}).",
+    ),
     "schema.dtype": Rule(
         "Interner Typfehler in Spalte (bitte melden).",
         "Internal type error in column (please report).",

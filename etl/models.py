@@ -161,3 +161,21 @@ class Entities:
 
     def counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What one export changes for its client: rows to write, keys to end, events to append."""
+
+    upserts: dict[str, pd.DataFrame]  # fields + row_hash + action (added/changed/reactivated/…)
+    ended: dict[str, pd.DataFrame]  # keys of rows that vanished from the export
+    events: pd.DataFrame  # etl.diff.EVENT_COLUMNS
+    counts: dict[str, int]  # rows per entity in the export
+
+    def summary(self) -> dict[str, int]:
+        """Events per type."""
+        return {str(k): int(v) for k, v in self.events["event"].value_counts().sort_index().items()}
+
+    @property
+    def rows_to_write(self) -> int:
+        return sum(map(len, self.upserts.values())) + sum(map(len, self.ended.values()))

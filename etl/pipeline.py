@@ -1,19 +1,30 @@
-"""Pipeline: the one place that composes the stages (read -> map -> validate for now)."""
+"""Pipeline: the one place that composes the stages.
+
+check_export: read -> map -> validate.  import_export: check -> diff -> guard -> load, one
+transaction per export; the CLI (and later the scheduler) are thin shells over these.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
+import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import Engine
 
-from etl import findings
-from etl.config import Mapping
-from etl.errors import Location, RejectedFile
+from etl import findings, guard, load
+from etl.config import Mapping, SourceConfig
+from etl.diff import DiffOptions, diff
+from etl.errors import DataError, GuardRefusal, Location, RejectedFile
 from etl.mapping import map_entities
-from etl.models import ENTITIES, Entities, SourceTable
+from etl.models import ENTITIES, ChangeSet, Entities, SourceTable
 from etl.read import read_table
 from etl.validate import validate
 
@@ -121,3 +132,128 @@ def _redact(found: pd.DataFrame, entities: Entities) -> pd.DataFrame:
     }
     found.loc[found["column"].isin(personal) & found["value"].notna(), "value"] = REDACTED
     return found
+
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime) -> str:
+    """UTC time plus a short random suffix: sortable, unique across hosts."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+_STAMP = re.compile(
+    r"(?P<y>(?:19|20)\d{2})-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
+    r"(?:[T_ -]?(?P<H>[0-2]\d)[:-]?(?P<M>[0-5]\d)(?:[:-]?(?P<S>[0-5]\d))?)?"
+)
+
+
+def export_time_of(path: Path) -> datetime:
+    """When the ERP wrote the export: a date (and time) in the file name, else its mtime."""
+    match = _STAMP.search(path.name)
+    if match:
+        parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
+        try:
+            return datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"],
+                            parts["S"], tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def file_record(path: Path) -> load.FileRecord:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return load.FileRecord(str(path), digest.hexdigest(), path.stat().st_size,
+                           export_time_of(path))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What happened to one export: ``status`` is applied, unchanged, duplicate, rejected,
+    refused or planned (a dry run)."""
+
+    run_id: str
+    source: str
+    status: str
+    files: tuple[str, ...]
+    changes: ChangeSet | None = None
+    verdict: guard.Verdict | None = None
+    findings: pd.DataFrame | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"applied", "unchanged", "duplicate", "planned"}
+
+
+class _Rollback(Exception):
+    """Leaves the transaction without writing (dry run, guard refusal)."""
+
+
+def import_export(
+    paths: list[Path],
+    name: str,
+    source: SourceConfig,
+    mapping: Mapping,
+    engine: Engine,
+    *,
+    clock: Clock = utc_now,
+    dry_run: bool = False,
+    override_reason: str | None = None,
+) -> ImportResult:
+    """Check, diff, guard and load one export of source ``name`` in one transaction.
+
+    Returns the outcome; a rejected or refused export leaves the database unchanged. Raises
+    LoadError (retryable) when the database fails, OSError when a file cannot be read.
+    """
+    started = clock()
+    run_id = new_run_id(started)
+    files = [file_record(p) for p in paths]
+    names = tuple(f.name for f in files)
+    with engine.connect() as conn:
+        done = load.applied_hashes(conn, name, [f.sha256 for f in files])
+    if done and done >= {f.sha256 for f in files}:
+        return ImportResult(run_id, name, "duplicate", names)
+    checked = check_export(paths, mapping)
+    if not checked.ok or checked.entities is None:
+        return ImportResult(run_id, name, "rejected", names, findings=checked.findings)
+    export_time = max((f.export_time for f in files if f.export_time), default=None)
+    options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
+    limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
+    outcome: dict[str, object] = {}
+    try:
+        with load.transaction(engine, name) as conn:
+            state = load.read_state(conn, source.client)
+            last = load.last_snapshot(conn, name)
+            changes = diff(state, checked.entities, options)
+            verdict = guard.check(changes, load.active_counts(state),
+                                  export_time, last[0] if last else None, limits,
+                                  override_reason)
+            outcome.update(changes=changes, verdict=verdict)
+            if not verdict.ok or dry_run:
+                raise _Rollback
+            status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
+            run = load.RunRecord(run_id, name, source.client, started, export_time,
+                                 verdict.label, verdict.override_reason)
+            load.apply(conn, changes, run, files, clock(), status)
+    except _Rollback:
+        status = "planned" if verdict.ok else "refused"
+    except load.AlreadyApplied:
+        return ImportResult(run_id, name, "duplicate", names)
+    return ImportResult(run_id, name, status, names, changes=outcome["changes"],  # type: ignore[arg-type]
+                        verdict=outcome["verdict"])  # type: ignore[arg-type]
+
+
+def raise_for(result: ImportResult) -> None:
+    """The result as the error tree: DataError for a rejected, GuardRefusal for a refused export."""
+    if result.status == "rejected":
+        raise DataError(f"{', '.join(result.files)}: export rejected", result.findings)
+    if result.status == "refused" and result.verdict is not None:
+        raise GuardRefusal(result.verdict.describe(1), rule="guard",
+                           message_de=result.verdict.describe(0))

@@ -1,0 +1,260 @@
+"""Stage diff: canonical entities vs the client's last accepted snapshot -> a ChangeSet.
+
+Rows are compared by a hash of their ERP-owned fields, whole column at a time; only rows whose
+hash differs are compared field by field. What vanished from a full export is ended, never
+deleted. Residents' moves are worked out from memberships: a person whose tenancy of unit A ends
+(vanishes now, or has an end date near the new start) while a tenancy of unit B of the same
+client starts has moved — one ``moved`` event, not a move-out plus a move-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from etl.models import ENTITIES, ChangeSet, Entities, Kind
+
+NAME_FIELDS = ("salutation", "title", "first_name", "last_name")
+CONTACT_FIELDS = ("email", "email_secondary", "phone", "mobile")
+EVENT_COLUMNS = ["entity", "entity_key", "event", "fields", "from_unit", "to_unit",
+                 "from_tenancy", "to_tenancy", "related_key"]
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    """How moves are recognised."""
+
+    move_window_days: int = 62  # |new start - old end| allowed for a move (gap or overlap)
+    stable_person_keys: bool = True  # False: same name + email/phone is only a possible move
+
+
+def canonical(frame: pd.DataFrame, entity: str) -> pd.DataFrame:
+    """The ERP-owned fields in one fixed representation, whichever side they come from."""
+    out = {}
+    for f in ENTITIES[entity].fields:
+        col = frame[f.name] if f.name in frame else pd.Series(pd.NA, index=frame.index)
+        if f.kind is Kind.DATE:
+            out[f.name] = pd.to_datetime(col).astype("datetime64[s]")
+        elif f.kind is Kind.DECIMAL:
+            out[f.name] = pd.to_numeric(col).astype("float64")
+        else:
+            out[f.name] = col.astype("str").where(col.notna(), None).astype("str")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def row_hash(frame: pd.DataFrame) -> pd.Series:
+    """A signed 64-bit hash per row of canonical fields (stored as BIGINT)."""
+    return pd.util.hash_pandas_object(frame, index=False).astype("int64")
+
+
+def key_of(frame: pd.DataFrame, entity: str) -> pd.Series:
+    """The entity key as one string ("tenancy|person" for memberships)."""
+    key = ENTITIES[entity].key
+    out = frame[key[0]].astype("str")
+    for k in key[1:]:
+        out = out + "|" + frame[k].astype("str")
+    return out
+
+
+def diff(old: dict[str, pd.DataFrame], new: Entities, options: DiffOptions) -> ChangeSet:
+    """The change set that turns ``old`` (the stored state, active and ended rows with their
+    ``row_hash`` and ``active`` flag) into the export ``new``. Raises nothing."""
+    upserts: dict[str, pd.DataFrame] = {}
+    ended: dict[str, pd.DataFrame] = {}
+    events: list[pd.DataFrame] = []
+    for name, entity in ENTITIES.items():
+        fields = entity.field_names
+        cur = canonical(new.frames[name], name)
+        cur["row_hash"] = row_hash(cur)
+        before = old[name]
+        merged = cur.merge(
+            before.rename(columns={f: f"old_{f}" for f in fields if f not in entity.key}),
+            on=list(entity.key), how="outer", indicator=True, suffixes=("", "_old"),
+        )
+        both = merged["_merge"] == "both"
+        added = merged["_merge"] == "left_only"
+        vanished = (merged["_merge"] == "right_only") & merged["active"].fillna(False).astype(bool)
+        reactivated = both & ~merged["active"].fillna(True).astype(bool)
+        hash_differs = both & ~reactivated & (merged["row_hash"] != merged["row_hash_old"])
+        changed_fields = _changed_fields(merged[hash_differs], entity.key, fields)
+        changed = hash_differs.copy()
+        changed[hash_differs] = changed_fields != ""
+        rehash = hash_differs & ~changed  # same values, other hash: store the new hash quietly
+        action = pd.Series(None, index=merged.index, dtype="str")
+        action[added] = "added"
+        action[reactivated] = "reactivated"
+        action[changed] = "changed"
+        action[rehash] = "rehash"
+        write = action.notna()
+        upserts[name] = merged.loc[write, [*fields, "row_hash"]].assign(action=action[write])
+        ended[name] = merged.loc[vanished, list(entity.key)]
+        keys = key_of(merged, name)
+        events += [
+            _events(name, f"{name}_added", keys[added]),
+            _events(name, f"{name}_reactivated", keys[reactivated]),
+            _events(name, f"{name}_ended", keys[vanished]),
+            *_change_events(name, keys[hash_differs][changed_fields != ""],
+                            changed_fields[changed_fields != ""], merged[hash_differs]),
+        ]
+    residents = _resident_events(old, new, options)
+    events.append(residents)
+    all_events = pd.concat([e for e in events if len(e)] or [_events("x", "x", pd.Series())],
+                           ignore_index=True)
+    all_events = _drop_membership_noise(all_events, residents)
+    counts = {name: len(frame) for name, frame in new.frames.items()}
+    return ChangeSet(upserts, ended, all_events.reindex(columns=EVENT_COLUMNS), counts)
+
+
+def _changed_fields(rows: pd.DataFrame, key: tuple[str, ...], fields: list[str]) -> pd.Series:
+    """Comma-separated names of the fields that differ between new and old values."""
+    out = pd.Series("", index=rows.index, dtype="str")
+    for f in fields:
+        if f in key:
+            continue
+        a, b = rows[f], rows[f"old_{f}"]
+        differs = ~((a == b).fillna(False).astype(bool) | (a.isna() & b.isna()))
+        out = out + np.where(differs, f + ",", "")
+    return out.str.rstrip(",")
+
+
+def _events(entity: str, event: str, keys: pd.Series, **extra: object) -> pd.DataFrame:
+    return pd.DataFrame({"entity": entity, "entity_key": keys.astype("str"), "event": event,
+                         **extra}, index=keys.index)
+
+
+def _change_events(
+    entity: str, keys: pd.Series, fields: pd.Series, rows: pd.DataFrame
+) -> list[pd.DataFrame]:
+    """``<entity>_changed``; a person's change is split into ``name_changed`` and
+    ``contact_changed``; a tenancy's newly set or moved end date is ``tenancy_ending``."""
+    if keys.empty:
+        return []
+    if entity == "person":
+        groups = {"name_changed": NAME_FIELDS, "contact_changed": CONTACT_FIELDS}
+    elif entity == "tenancy":
+        groups = {"tenancy_ending": ("end_date",),
+                  "tenancy_changed": ("unit_id", "start_date")}
+    else:
+        groups = {f"{entity}_changed": tuple(ENTITIES[entity].field_names)}
+    out = []
+    for event, members in groups.items():
+        picked = fields.str.split(",").map(lambda fs, m=members: ",".join(f for f in fs if f in m))
+        if event == "tenancy_ending":
+            picked = picked.where(rows.loc[picked.index, "end_date"].notna(), "")
+        mask = picked != ""
+        if mask.any():
+            out.append(_events(entity, event, keys[mask], fields=picked[mask]))
+    if entity == "tenancy":  # an end date taken back is an ordinary change
+        withdrawn = fields.str.contains("end_date") & rows.loc[fields.index, "end_date"].isna()
+        if withdrawn.any():
+            out.append(_events(entity, "tenancy_changed", keys[withdrawn], fields="end_date"))
+    return out
+
+
+def _resident_events(
+    old: dict[str, pd.DataFrame],
+    new: Entities,
+    options: DiffOptions,
+) -> pd.DataFrame:
+    """``moved``, ``moved_in``, ``moved_out`` and ``possible_move`` per person."""
+    before = _memberships(old["membership"], old["tenancy"], old["unit"], active_only=True)
+    after = _memberships(new.frames["membership"], new.frames["tenancy"], new.frames["unit"])
+    pair = ["tenancy_id", "person_id"]
+    gained = after.merge(before[pair], on=pair, how="left", indicator=True)
+    gained = gained[gained["_merge"] == "left_only"].drop(columns="_merge")
+    kept = after.merge(before[pair], on=pair, how="inner")
+    lost = before.merge(after[pair], on=pair, how="left", indicator=True)
+    lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")
+
+    window = pd.Timedelta(days=options.move_window_days)
+    ending = kept[kept["end_date"].notna()]
+    candidates = pd.concat([lost.assign(vanished=True), ending.assign(vanished=False)],
+                           ignore_index=True)
+    pairs = gained.merge(candidates, on="person_id", suffixes=("_to", "_from"))
+    pairs = pairs[pairs["unit_id_to"] != pairs["unit_id_from"]]
+    near = (pairs["start_date_to"] - pairs["end_date_from"]).abs() <= window
+    pairs = pairs[pairs["vanished"] | near.fillna(False).astype(bool)]
+    pairs = pairs.assign(
+        score=(pairs["usage_type_to"] != pairs["usage_type_from"]).astype(int) * 2
+        + (pairs["usage_type_to"] != "living").astype(int)
+    ).sort_values(["person_id", "score", "start_date_to"], kind="stable")
+    moves = pairs.drop_duplicates("person_id")
+    moved = _events(
+        "person", "moved", moves["person_id"],
+        from_unit=moves["unit_id_from"], to_unit=moves["unit_id_to"],
+        from_tenancy=moves["tenancy_id_from"], to_tenancy=moves["tenancy_id_to"],
+    )
+    had = set(before["person_id"])
+    has = set(after["person_id"])
+    moved_ids = set(moves["person_id"])
+    arriving = gained[~gained["person_id"].isin(had | moved_ids)].drop_duplicates("person_id")
+    leaving = lost[~lost["person_id"].isin(has | moved_ids)].drop_duplicates("person_id")
+    if not options.stable_person_keys:
+        arriving, leaving, possible = _possible_moves(arriving, leaving, old["person"],
+                                                      new.frames["person"])
+    else:
+        possible = _events("person", "possible_move", pd.Series(dtype="str"))
+    moved_in = _events("person", "moved_in", arriving["person_id"],
+                       to_unit=arriving["unit_id"], to_tenancy=arriving["tenancy_id"])
+    moved_out = _events("person", "moved_out", leaving["person_id"],
+                        from_unit=leaving["unit_id"], from_tenancy=leaving["tenancy_id"])
+    return pd.concat([moved, moved_in, moved_out, possible], ignore_index=True)
+
+
+def _memberships(
+    members: pd.DataFrame, tenancies: pd.DataFrame, units: pd.DataFrame, active_only: bool = False
+) -> pd.DataFrame:
+    """Membership -> its tenancy's unit, start and end, and the unit's usage type."""
+    if active_only:
+        members = members[members["active"].astype(bool)]
+        tenancies = tenancies[tenancies["active"].astype(bool)]
+    t = tenancies[["tenancy_id", "unit_id", "start_date", "end_date"]].copy()
+    t["start_date"] = pd.to_datetime(t["start_date"]).astype("datetime64[s]")
+    t["end_date"] = pd.to_datetime(t["end_date"]).astype("datetime64[s]")
+    u = units[["unit_id", "usage_type"]].drop_duplicates("unit_id")
+    out = members[["tenancy_id", "person_id"]].merge(t, on="tenancy_id", how="left")
+    return out.merge(u, on="unit_id", how="left")
+
+
+def _possible_moves(
+    arriving: pd.DataFrame, leaving: pd.DataFrame, old_persons: pd.DataFrame,
+    new_persons: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Without stable person keys, a leaving and an arriving person with the same name and the
+    same email or phone are reported as ``possible_move`` (to be confirmed), not as a move."""
+    def people(rows: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+        p = persons[["person_id", "first_name", "last_name", "email", "phone", "mobile"]]
+        out = rows.merge(p, on="person_id", how="left")
+        out["name"] = (out["first_name"].fillna("").str.lower().str.strip() + "|"
+                       + out["last_name"].fillna("").str.lower().str.strip())
+        return out
+
+    a, b = people(arriving, new_persons), people(leaving, old_persons)
+    matches = []
+    for contact in ("email", "phone", "mobile"):
+        left = a[a[contact].notna()]
+        right = b[b[contact].notna()]
+        matches.append(left.merge(right, on=["name", contact], suffixes=("_to", "_from")))
+    found = pd.concat(matches, ignore_index=True).drop_duplicates(
+        ["person_id_to", "person_id_from"])
+    possible = _events(
+        "person", "possible_move", found["person_id_to"], related_key=found["person_id_from"],
+        from_unit=found["unit_id_from"], to_unit=found["unit_id_to"],
+        from_tenancy=found["tenancy_id_from"], to_tenancy=found["tenancy_id_to"],
+    )
+    arriving = arriving[~arriving["person_id"].isin(found["person_id_to"])]
+    leaving = leaving[~leaving["person_id"].isin(found["person_id_from"])]
+    return arriving, leaving, possible
+
+
+def _drop_membership_noise(events: pd.DataFrame, residents: pd.DataFrame) -> pd.DataFrame:
+    """A membership that came or went with a resident event says nothing new: drop its
+    ``membership_added``/``membership_ended`` so a move stays one event."""
+    people = set(residents["entity_key"])
+    member = events["entity"] == "membership"
+    person_of = events["entity_key"].str.split("|").str[-1]
+    noise = member & events["event"].isin(["membership_added", "membership_ended"]) & \
+        person_of.isin(people)
+    return events[~noise].reset_index(drop=True)

@@ -1,0 +1,293 @@
+"""Stage load: read a client's stored state, and apply a ChangeSet in one transaction.
+
+Only ERP-owned columns and the import's bookkeeping are written (invariant 1). PostgreSQL gets
+its rows through COPY into a temporary table and one INSERT ... ON CONFLICT; SQLite through
+executemany + ON CONFLICT. The caller owns the transaction: everything here runs on the
+connection it is given, so data, events, ledger and snapshot commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from etl import db
+from etl.diff import canonical
+from etl.errors import LoadError
+from etl.models import ENTITIES, ChangeSet, Kind
+
+COPY_CHUNK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    name: str
+    sha256: str
+    size: int
+    export_time: datetime | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    source: str
+    client: str
+    started_at: datetime
+    export_time: datetime | None
+    guard: str
+    override_reason: str | None
+
+
+class AlreadyApplied(Exception):
+    """Another run applied the same file first (the ledger's key was taken)."""
+
+
+@contextmanager
+def transaction(engine: Engine, source: str) -> Iterator[Connection]:
+    """One transaction for one export of ``source``; on PostgreSQL it first takes the source's
+    transaction-scoped advisory lock, so runs of one source on several hosts queue up.
+
+    Raises AlreadyApplied when the file ledger refuses the file, LoadError (retryable) for any
+    other database failure; either way everything is rolled back.
+    """
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": zlib.crc32(source.encode())})
+            yield conn
+    except IntegrityError as exc:
+        if "etl_applied" in str(exc.orig) or "etl_applied" in str(exc.statement):
+            raise AlreadyApplied(source) from exc
+        raise LoadError(f"database refused the import: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise LoadError(f"database failure, rolled back: {exc}") from exc
+
+
+def read_state(conn: Connection, client: str) -> dict[str, pd.DataFrame]:
+    """Every stored row of the client (active and ended): canonical fields, row_hash, active."""
+    state = {}
+    for name, table in db.ENTITY_TABLES.items():
+        fields = ENTITIES[name].field_names
+        cols = [table.c[f] for f in fields] + [table.c.row_hash, table.c.active]
+        frame = _query(conn, select(*cols).where(table.c.client == client), [*fields, "row_hash",
+                                                                            "active"])
+        out = canonical(frame, name)
+        out["row_hash"] = frame["row_hash"].astype("int64")
+        out["active"] = frame["active"].astype(bool)
+        state[name] = out
+    return state
+
+
+def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
+    if conn.dialect.name == "postgresql":
+        # COPY (...) TO STDOUT as CSV, parsed in one go: far faster than fetching row objects
+        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        raw = conn.connection.driver_connection
+        buf = io.BytesIO()
+        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buf.write(block)
+        buf.seek(0)
+        frame = pd.read_csv(buf, header=None, names=columns, dtype="str",
+                            keep_default_na=False, na_values=[""], engine="pyarrow")
+        if "active" in frame:
+            frame["active"] = frame["active"] == "t"
+        return frame
+    rows = conn.execute(stmt).all()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def last_snapshot(conn: Connection, source: str) -> tuple[datetime | None, dict[str, int]] | None:
+    """Export time and row counts of the source's last accepted export; None before the first."""
+    row = conn.execute(
+        select(db.snapshots.c.export_time, db.snapshots.c.counts).where(
+            db.snapshots.c.source == source)
+    ).first()
+    if row is None:
+        return None
+    return as_utc(row.export_time), json.loads(row.counts)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back timestamps without zone; they were written in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def applied_hashes(conn: Connection, source: str, hashes: list[str]) -> set[str]:
+    """Which of these file hashes were already applied to the source."""
+    rows = conn.execute(
+        select(db.applied.c.sha256).where(db.applied.c.source == source,
+                                          db.applied.c.sha256.in_(hashes))
+    ).scalars()
+    return set(rows)
+
+
+def apply(
+    conn: Connection,
+    changes: ChangeSet,
+    run: RunRecord,
+    files: list[FileRecord],
+    now: datetime,
+    status: str,
+) -> None:
+    """Write the change set and its bookkeeping on ``conn`` (inside the caller's transaction).
+
+    Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
+    applied the same file first.
+    """
+    for sha in sorted({f.sha256 for f in files}):
+        conn.execute(insert(db.applied).values(source=run.source, sha256=sha, run_id=run.run_id,
+                                                applied_at=now))
+    for name, rows in changes.upserts.items():
+        if len(rows):
+            _upsert(conn, db.ENTITY_TABLES[name], name, rows, run, now)
+    for name, keys in changes.ended.items():
+        if len(keys):
+            _end(conn, db.ENTITY_TABLES[name], name, keys, run, now)
+    if len(changes.events):
+        records = changes.events.astype("object").where(changes.events.notna(), None)
+        conn.execute(insert(db.events), [
+            {**r, "run_id": run.run_id, "client": run.client, "created_at": now}
+            for r in records.to_dict("records")
+        ])
+    record_run(conn, run, files, now, status, changes.summary(), None)
+    snapshot = {
+        "source": run.source, "client": run.client, "run_id": run.run_id,
+        "export_time": run.export_time, "applied_at": now, "counts": json.dumps(changes.counts),
+    }
+    stmt = _dialect_insert(conn, db.snapshots).values(**snapshot)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["source"], set_={k: v for k, v in snapshot.items() if k != "source"}))
+
+
+def record_run(
+    conn: Connection,
+    run: RunRecord,
+    files: list[FileRecord],
+    now: datetime,
+    status: str,
+    summary: dict[str, int] | None,
+    message: str | None,
+) -> None:
+    """The run and its files in the ledger."""
+    conn.execute(insert(db.runs).values(
+        run_id=run.run_id, source=run.source, client=run.client, started_at=run.started_at,
+        finished_at=now, status=status, files=json.dumps([f.name for f in files]),
+        export_time=run.export_time, guard=run.guard, override_reason=run.override_reason,
+        summary=json.dumps(summary or {}), message=message,
+    ))
+    conn.execute(insert(db.files), [
+        {"run_id": run.run_id, "name": f.name, "source": run.source, "sha256": f.sha256,
+         "size": f.size, "export_time": f.export_time, "outcome": status}
+        for f in files
+    ])
+
+
+def _dialect_insert(conn: Connection, table: Table):  # type: ignore[no-untyped-def]
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pd.DataFrame:
+    """The rows as the table's columns: ERP-owned fields plus bookkeeping."""
+    out = rows[ENTITIES[name].field_names].copy()
+    for f in ENTITIES[name].fields:
+        if f.kind is Kind.DATE:
+            out[f.name] = out[f.name].dt.date.astype("object").where(out[f.name].notna(), None)
+    out.insert(0, "client", run.client)
+    out["row_hash"] = rows["row_hash"].astype("int64")
+    out["active"] = True
+    out["valid_from"] = now
+    out["valid_to"] = None
+    out["created_run"] = run.run_id
+    out["updated_run"] = run.run_id
+    return out
+
+
+def _upsert(
+    conn: Connection, table: Table, name: str, rows: pd.DataFrame, run: RunRecord, now: datetime
+) -> None:
+    values = _values(rows, name, run, now)
+    columns = list(values.columns)
+    if conn.dialect.name == "postgresql":
+        source = _copy_to_temp(conn, table, values)
+        stmt = postgresql.insert(table).from_select(columns, select(*source.c))
+    else:
+        stmt = sqlite.insert(table)
+    keys = ["client", *ENTITIES[name].key]
+    erp = [c for c in columns if c not in (*keys, "valid_from", "created_run")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            **{c: stmt.excluded[c] for c in erp},
+            # an ended row that comes back starts a new validity; a changed one keeps its own
+            "valid_from": case((table.c.active, table.c.valid_from),
+                               else_=stmt.excluded.valid_from),
+        },
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(stmt)
+    else:
+        records = values.astype("object").where(values.notna(), None).to_dict("records")
+        conn.execute(stmt, records)
+
+
+def _copy_to_temp(conn: Connection, table: Table, values: pd.DataFrame) -> Table:
+    """A temporary table (dropped at commit) filled through COPY, shaped like ``values``."""
+    temp = f"tmp_{table.name}"
+    cols = ", ".join(f'"{c}"' for c in values.columns)
+    conn.exec_driver_sql(
+        f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {cols} FROM "{table.name}" '
+        "WITH NO DATA"
+    )
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(
+        f'COPY "{temp}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+    ) as copy:
+        for start in range(0, len(values), COPY_CHUNK_ROWS):
+            part = values.iloc[start : start + COPY_CHUNK_ROWS]
+            copy.write(part.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S%z"))
+    return Table(temp, MetaData(), *(table.c[c]._copy() for c in values.columns))
+
+
+def _end(
+    conn: Connection, table: Table, name: str, keys: pd.DataFrame, run: RunRecord, now: datetime
+) -> None:
+    key = ENTITIES[name].key
+    stmt = (
+        update(table)
+        .where(and_(table.c.client == run.client, table.c.active.is_(True),
+                    *(table.c[k] == bindparam(f"k_{k}") for k in key)))
+        .values(active=False, valid_to=now, updated_run=run.run_id)
+    )
+    conn.execute(stmt, [{f"k_{k}": v for k, v in zip(key, row, strict=True)}
+                        for row in zip(*(keys[k].tolist() for k in key), strict=True)])
+
+
+def active_counts(state: dict[str, pd.DataFrame]) -> dict[str, int]:
+    return {name: int(frame["active"].sum()) for name, frame in state.items()}
+
