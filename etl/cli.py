@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 import yaml
 
-from etl import findings, report
-from etl.config import load_config, load_mapping
-from etl.errors import EtlError
-from etl.pipeline import check_export, group_exports
+from etl import db, findings, load, report
+from etl.config import AppConfig, load_config, load_mapping
+from etl.errors import EtlError, GuardRefusal
+from etl.pipeline import ImportResult, check_export, group_exports, import_export
 
 app = typer.Typer(
     help="Import ERP CSV exports into the tenant portal (one way: ERP -> portal).",
@@ -28,6 +31,25 @@ ConfigOption = Annotated[
 def _fail(exc: EtlError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(exc.exit_code)
+
+
+def _engine(cfg: AppConfig):  # type: ignore[no-untyped-def]
+    return db.engine_for(cfg.database_url(os.environ))
+
+
+db_app = typer.Typer(help="The portal database: schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade_cmd(config: ConfigOption = Path("config.yaml")) -> None:
+    """Create or upgrade the portal schema to the newest migration (Alembic)."""
+    try:
+        engine = _engine(load_config(config))
+        db.upgrade(engine)
+        typer.echo(f"schema at revision {db.current_revision(engine)}")
+    except EtlError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("validate")
@@ -83,3 +105,114 @@ def rules_cmd() -> None:
     """List every validation rule with its German and English message."""
     typer.echo(yaml.safe_dump({k: {"de": r.de, "en": r.en} for k, r in findings.RULES.items()},
                               allow_unicode=True, sort_keys=True, width=100))
+
+
+SourceOption = Annotated[str, typer.Option("--source", "-s", help="Source name in config.yaml.")]
+FilesArgument = Annotated[list[Path], typer.Argument(
+    help="The export: one file, or every file of a multi-file export.", exists=True,
+    dir_okay=False, readable=True)]
+
+
+def _import(files: list[Path], source: str, config: Path, dry_run: bool, reason: str | None,
+            report_path: Path | None) -> None:
+    try:
+        cfg = load_config(config)
+        src = cfg.source(source)
+        spec = load_mapping(src.mapping, cfg.mappings_dir)
+        engine = _engine(cfg)
+        db.check_schema(engine)
+        result = import_export(files, source, src, spec, engine, dry_run=dry_run,
+                               override_reason=reason)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    _print_result(result)
+    if result.status == "rejected" and report_path is not None:
+        report.write_csv(result.findings, report_path)
+        typer.echo(f"Report: {report_path}")
+    if result.status in {"rejected", "refused"}:
+        raise typer.Exit(GuardRefusal.exit_code)
+
+
+def _print_result(result: ImportResult) -> None:
+    typer.echo(f"Run {result.run_id}  source {result.source}  {result.status.upper()}")
+    if result.status == "duplicate":
+        typer.echo("Already applied (same content): nothing to do.")
+        return
+    if result.status == "rejected":
+        typer.echo(report.summary(result.files, None, result.findings))
+        return
+    if result.verdict is not None:
+        typer.echo(f"Guard: {result.verdict.label}")
+        for _rule, _de, en in result.verdict.problems:
+            typer.echo(f"  - {en}")
+        if result.status == "refused":
+            typer.echo("Nothing was written. Override with --force --reason '...' if intended.")
+    if result.changes is not None:
+        writes = {k: len(v) for k, v in result.changes.upserts.items() if len(v)}
+        ends = {k: len(v) for k, v in result.changes.ended.items() if len(v)}
+        typer.echo(f"Rows written: {writes or 'none'}; ended: {ends or 'none'}")
+        summary = result.changes.summary()
+        typer.echo("Events: " + (", ".join(f"{k} {v}" for k, v in summary.items()) or "none"))
+
+
+@app.command("import")
+def import_cmd(
+    files: FilesArgument,
+    source: SourceOption,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change set, write "
+                                          "nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply although the guard refuses "
+                                        "(needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the guard is overridden; "
+                                               "recorded with the run.")] = None,
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", "-r", help="Where to write the error report of a rejected export.")] = None,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Apply one export to the portal database in one transaction (exit 0, 4 or 6)."""
+    if force != bool(reason):
+        raise typer.BadParameter("--force and --reason go together")
+    _import(files, source, config, dry_run, reason if force else None, report_path)
+
+
+@app.command("plan")
+def plan_cmd(
+    files: FilesArgument,
+    source: SourceOption,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Show what importing the export would change; nothing is written (= import --dry-run)."""
+    _import(files, source, config, True, None, None)
+
+
+@app.command("runs")
+def runs_cmd(
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """The import history, newest first."""
+    try:
+        frame = load.recent_runs(_engine(load_config(config)), source, limit)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    frame["summary"] = frame["summary"].map(
+        lambda s: ", ".join(f"{k} {v}" for k, v in json.loads(s or "{}").items()))
+    typer.echo(frame.to_string(index=False) if len(frame) else "no runs yet")
+
+
+@app.command("events")
+def events_cmd(
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    run: Annotated[str | None, typer.Option(help="Only this run id.")] = None,
+    event: Annotated[str | None, typer.Option(help="Only this event type, e.g. moved.")] = None,
+    limit: Annotated[int, typer.Option(help="How many events (the newest).")] = 50,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Recent change events (keys and field names only, never residents' data)."""
+    try:
+        frame = load.recent_events(_engine(load_config(config)), client, run, event, limit)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(frame.fillna("").to_string(index=False) if len(frame) else "no events")

@@ -13,6 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     event,
 )
 
+from etl.errors import ConfigError
 from etl.models import ENTITIES, Kind
 
 metadata = MetaData()
@@ -142,6 +144,7 @@ events = Table(
     Column("to_unit", KEY),
     Column("from_tenancy", KEY),
     Column("to_tenancy", KEY),
+    Column("related_key", KEY),  # possible_move: the other person key
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_change_event_client_id", "client", "id"),
     Index("ix_change_event_run", "run_id"),
@@ -166,7 +169,7 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine) -> AlembicConfig:
+def alembic_config(engine: Engine | None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -181,3 +184,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise ConfigError unless the database schema is at the newest migration."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigError(
+            f"database schema is at {current or 'nothing'}, this version needs {head}: "
+            "run `etl db upgrade`"
+        )

@@ -98,12 +98,18 @@ def diff(old: dict[str, pd.DataFrame], new: Entities, options: DiffOptions) -> C
             *_change_events(name, keys[hash_differs][changed_fields != ""],
                             changed_fields[changed_fields != ""], merged[hash_differs]),
         ]
+    counts = {name: len(frame) for name, frame in new.frames.items()}
+    if all(frame.empty for frame in old.values()):
+        # A client's first import: one event per entity instead of one per row; the portal
+        # reads the tables (and no resident has "moved in" because the portal went live).
+        first = pd.DataFrame({"entity": list(ENTITIES), "entity_key": "*",
+                              "event": "initial_import"})
+        return ChangeSet(upserts, ended, first.reindex(columns=EVENT_COLUMNS), counts)
     residents = _resident_events(old, new, options)
     events.append(residents)
     all_events = pd.concat([e for e in events if len(e)] or [_events("x", "x", pd.Series())],
                            ignore_index=True)
     all_events = _drop_membership_noise(all_events, residents)
-    counts = {name: len(frame) for name, frame in new.frames.items()}
     return ChangeSet(upserts, ended, all_events.reindex(columns=EVENT_COLUMNS), counts)
 
 
@@ -250,11 +256,13 @@ def _possible_moves(
 
 
 def _drop_membership_noise(events: pd.DataFrame, residents: pd.DataFrame) -> pd.DataFrame:
-    """A membership that came or went with a resident event says nothing new: drop its
-    ``membership_added``/``membership_ended`` so a move stays one event."""
+    """A membership that came or went with its tenancy, or with a resident event of its person,
+    says nothing new: drop its ``membership_*`` event so that a move stays one event."""
     people = set(residents["entity_key"])
-    member = events["entity"] == "membership"
-    person_of = events["entity_key"].str.split("|").str[-1]
-    noise = member & events["event"].isin(["membership_added", "membership_ended"]) & \
-        person_of.isin(people)
+    tenancies = set(events.loc[(events["entity"] == "tenancy") & events["event"].isin(
+        ["tenancy_added", "tenancy_ended", "tenancy_reactivated"]), "entity_key"])
+    member = (events["entity"] == "membership") & events["event"].isin(
+        ["membership_added", "membership_ended", "membership_reactivated"])
+    parts = events["entity_key"].str.split("|")
+    noise = member & (parts.str[-1].isin(people) | parts.str[0].isin(tenancies))
     return events[~noise].reset_index(drop=True)

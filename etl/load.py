@@ -110,6 +110,8 @@ def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
         with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
                 buf.write(block)
+        if not buf.tell():
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
         buf.seek(0)
         frame = pd.read_csv(buf, header=None, names=columns, dtype="str",
                             keep_default_na=False, na_values=[""], engine="pyarrow")
@@ -291,3 +293,31 @@ def _end(
 def active_counts(state: dict[str, pd.DataFrame]) -> dict[str, int]:
     return {name: int(frame["active"].sum()) for name, frame in state.items()}
 
+
+
+def recent_runs(engine: Engine, source: str | None, limit: int) -> pd.DataFrame:
+    """The newest runs, newest first."""
+    r = db.runs
+    stmt = select(r.c.run_id, r.c.source, r.c.status, r.c.guard, r.c.export_time,
+                  r.c.finished_at, r.c.summary, r.c.override_reason)
+    if source:
+        stmt = stmt.where(r.c.source == source)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(r.c.started_at.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
+                                       "finished_at", "summary", "override_reason"])
+
+
+def recent_events(
+    engine: Engine, client: str | None, run_id: str | None, event: str | None, limit: int
+) -> pd.DataFrame:
+    """The newest change events, filtered, in the order they were written."""
+    e = db.events
+    stmt = select(e.c.id, e.c.run_id, e.c.client, e.c.entity, e.c.entity_key, e.c.event,
+                  e.c.fields, e.c.from_unit, e.c.to_unit, e.c.related_key)
+    for column, value in ((e.c.client, client), (e.c.run_id, run_id), (e.c.event, event)):
+        if value:
+            stmt = stmt.where(column == value)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(e.c.id.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns]).iloc[::-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -104,3 +106,70 @@ def rules_at(result: CheckResult) -> set[tuple[str, int | None, str | None]]:
         (rule, None if pd.isna(line) else int(line), None if pd.isna(column) else column)
         for rule, line, column in zip(f["rule"], f["line"], f["column"], strict=True)
     }
+
+
+# --- databases -------------------------------------------------------------------------------
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ETL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_database(request: pytest.FixtureRequest):
+    """A fresh PostgreSQL database for one test; skipped (never in CI) without a server."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but unreachable: {exc.orig}")
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL} (set ETL_TEST_POSTGRES_URL)")
+    name = f"etl_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.db'}"
+    return _postgres_database(request)
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on a migrated, empty portal database."""
+    from etl.db import engine_for, upgrade
+
+    eng = engine_for(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def dump(engine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
+    """Every row of every table (or of ``tables``), sorted: for byte-for-byte comparisons."""
+    import sqlalchemy as sa
+
+    from etl.db import metadata
+
+    out = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if tables is None or table.name in tables:
+                rows = conn.execute(sa.select(table)).all()
+                out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out

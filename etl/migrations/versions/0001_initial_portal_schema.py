@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("to_unit", sa.String(length=64), nullable=True),
         sa.Column("from_tenancy", sa.String(length=64), nullable=True),
         sa.Column("to_tenancy", sa.String(length=64), nullable=True),
+        sa.Column("related_key", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
