@@ -1,0 +1,5 @@
+"""`python -m etl` = the `etl` command."""
+
+from etl.cli import app
+
+app()
