@@ -11,13 +11,25 @@ $(BIN)/etl: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/etl
 
+# The main job on the embedded default (SQLite portal.db, config.yaml): import the November
+# exports of three clients, then Lindenhof's December export with its moves.
 demo: $(BIN)/etl
-	$(BIN)/etl validate sample_exports/wodis-style/*.csv --mapping wodis-style
-	$(BIN)/etl validate sample_exports/sap-style/*.csv --mapping sap-style
-	$(BIN)/etl validate sample_exports/generic/*.csv --mapping generic
-	@echo "# A damaged export is rejected (exit code 4) with a German error report:"
-	$(BIN)/etl validate sample_exports/bad/wodis-style/excel_scientific_keys.csv \
-		--mapping wodis-style --report reports/excel_scientific_keys.fehler.csv; test $$? -eq 4
+	rm -f portal.db portal.db-wal portal.db-shm
+	$(BIN)/etl db upgrade
+	$(BIN)/etl import sample_exports/sap-style/*.csv --source wasserturm
+	$(BIN)/etl import sample_exports/generic/portal_import_2026-11-01.csv --source rosenhoehe
+	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-11-01.csv --source lindenhof
+	@echo "# December: 4 of 14 contracts end, more than the guard's 10 % -> refused (exit 4):"
+	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-12-01.csv --source lindenhof; \
+		test $$? -eq 4
+	@echo "# The operator checked it (a month of moves) and overrides, with a reason:"
+	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-12-01.csv --source lindenhof \
+		--force --reason "Umzugswelle Dezember geprüft"
+	$(BIN)/etl events --client wg-lindenhof --limit 30
+	$(BIN)/etl runs
+	@echo "# A damaged export is rejected (exit 4) with a German error report; nothing written:"
+	$(BIN)/etl import sample_exports/bad/wodis-style/excel_scientific_keys.csv \
+		--source lindenhof --report reports/excel_scientific_keys.fehler.csv; test $$? -eq 4
 	cat reports/excel_scientific_keys.fehler.csv
 
 test: $(BIN)/etl
@@ -28,4 +40,4 @@ bench: $(BIN)/etl
 	$(BIN)/python -m bench.bench_validate
 
 clean:
-	rm -rf $(VENV) reports
+	rm -rf $(VENV) reports portal.db portal.db-wal portal.db-shm
