@@ -143,11 +143,39 @@ def generate(rows: int, seed: int = 20261101) -> pd.DataFrame:
     return df[HEADER.split(";")]
 
 
-def write(frame: pd.DataFrame, path: Path) -> None:
+def evolve(frame: pd.DataFrame, seed: int = 20261201) -> pd.DataFrame:
+    """The next month's export: about 1 % of the resident rows change — new phone numbers and
+    emails, married names, announced contract ends, and tenant changes (the old contract leaves
+    the export, a new one with new residents starts)."""
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    occupied = (out["Personennr"] != "").to_numpy()
+    n = len(out)
+    pick = rng.random(n)
+    phone = occupied & (pick < 0.004)
+    out.loc[phone, "Telefon"] = "0351 " + pd.Series(
+        rng.integers(100_000, 9_999_999, size=int(phone.sum()))).astype("str").to_numpy()
+    mail = occupied & (pick >= 0.004) & (pick < 0.006)
+    out.loc[mail, "E-Mail"] = "neu." + out.loc[mail, "Personennr"] + "@example.org"
+    name = occupied & (pick >= 0.006) & (pick < 0.007)
+    out.loc[name, "Nachname"] = out.loc[name, "Nachname"] + "-Neumann"
+    units = out["WE"] + out["Haus"] + out["ME"]
+    unit_pick = pd.Series(rng.random(n)).groupby(units.to_numpy()).transform("first").to_numpy()
+    ending = occupied & (unit_pick < 0.002)
+    out.loc[ending, "Vertragsende"] = "31.01.2027"
+    change = occupied & (unit_pick >= 0.002) & (unit_pick < 0.005)
+    out.loc[change, "Vertrag"] = out.loc[change, "Vertrag"].str[:-2] + "02"
+    out.loc[change, "Vertragsbeginn"] = "01.12.2026"
+    fresh = pd.Series(np.arange(int(change.sum())) + 900_000).map("{:06d}".format)
+    out.loc[change, "Personennr"] = fresh.to_numpy()
+    return out
+
+
+def write(frame: pd.DataFrame, path: Path, stamp: str = "01.11.2026") -> None:
     """Write as the ERP would: title lines, cp1252, ';', CRLF, a count line at the end."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = frame.to_csv(sep=";", index=False, lineterminator="\r\n")
-    text = (f"Mieterliste Bestand;;;\r\nStichtag: 01.11.2026\r\n\r\n{body}"
+    text = (f"Mieterliste Bestand;;;\r\nStichtag: {stamp}\r\n\r\n{body}"
             f"Anzahl Datensätze: {len(frame)}\r\n")
     path.write_bytes(text.encode("cp1252"))
 
@@ -158,6 +186,21 @@ def ensure(size: str, folder: Path = Path("bench/data")) -> Path:
     if not path.exists():
         write(generate(SIZES[size]), path)
     return path
+
+
+def ensure_series(size: str, folder: Path = Path("bench/data")) -> tuple[Path, Path, Path]:
+    """Three exports of one client for the load benchmark: the first, the next month's (~1 %
+    changed), and that one exported again (same content, another title line, other bytes)."""
+    first = folder / f"{size}/mieterliste_2026-11-01.csv"
+    nxt = folder / f"{size}/mieterliste_2026-12-01.csv"
+    again = folder / f"{size}/mieterliste_2026-12-02.csv"
+    if not again.exists():
+        frame = generate(SIZES[size])
+        write(frame, first)
+        changed = evolve(frame)
+        write(changed, nxt, "01.12.2026")
+        write(changed, again, "02.12.2026")
+    return first, nxt, again
 
 
 def main() -> None:

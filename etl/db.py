@@ -128,6 +128,7 @@ snapshots = Table(
     Column("export_time", DateTime(timezone=True)),
     Column("applied_at", DateTime(timezone=True), nullable=False),
     Column("counts", Text, nullable=False),  # JSON: rows per entity in the accepted export
+    Column("digest", String(64), nullable=False),  # content fingerprint (etl.diff.digest)
 )
 
 events = Table(

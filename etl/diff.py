@@ -9,11 +9,13 @@ client starts has moved — one ``moved`` event, not a move-out plus a move-in.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from etl import textops
 from etl.models import ENTITIES, ChangeSet, Entities, Kind
 
 NAME_FIELDS = ("salutation", "title", "first_name", "last_name")
@@ -58,16 +60,37 @@ def key_of(frame: pd.DataFrame, entity: str) -> pd.Series:
     return out
 
 
-def diff(old: dict[str, pd.DataFrame], new: Entities, options: DiffOptions) -> ChangeSet:
+def prepare(new: Entities) -> dict[str, pd.DataFrame]:
+    """The export's entities in canonical form with their row hashes."""
+    out = {}
+    for name in ENTITIES:
+        cur = canonical(new.frames[name], name)
+        cur["row_hash"] = row_hash(cur)
+        out[name] = cur
+    return out
+
+
+def digest(prepared: dict[str, pd.DataFrame]) -> str:
+    """One fingerprint of a whole export's content, independent of row order: equal digests
+    mean an unchanged re-export."""
+    h = hashlib.sha256()
+    for name in ENTITIES:
+        h.update(name.encode())
+        h.update(np.sort(prepared[name]["row_hash"].to_numpy(np.int64)).tobytes())
+    return h.hexdigest()
+
+
+def diff(
+    old: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame], options: DiffOptions
+) -> ChangeSet:
     """The change set that turns ``old`` (the stored state, active and ended rows with their
-    ``row_hash`` and ``active`` flag) into the export ``new``. Raises nothing."""
+    ``row_hash`` and ``active`` flag) into the export (``prepare``d). Raises nothing."""
     upserts: dict[str, pd.DataFrame] = {}
     ended: dict[str, pd.DataFrame] = {}
     events: list[pd.DataFrame] = []
     for name, entity in ENTITIES.items():
         fields = entity.field_names
-        cur = canonical(new.frames[name], name)
-        cur["row_hash"] = row_hash(cur)
+        cur = prepared[name]
         before = old[name]
         merged = cur.merge(
             before.rename(columns={f: f"old_{f}" for f in fields if f not in entity.key}),
@@ -98,14 +121,14 @@ def diff(old: dict[str, pd.DataFrame], new: Entities, options: DiffOptions) -> C
             *_change_events(name, keys[hash_differs][changed_fields != ""],
                             changed_fields[changed_fields != ""], merged[hash_differs]),
         ]
-    counts = {name: len(frame) for name, frame in new.frames.items()}
+    counts = {name: len(frame) for name, frame in prepared.items()}
     if all(frame.empty for frame in old.values()):
         # A client's first import: one event per entity instead of one per row; the portal
         # reads the tables (and no resident has "moved in" because the portal went live).
         first = pd.DataFrame({"entity": list(ENTITIES), "entity_key": "*",
                               "event": "initial_import"})
         return ChangeSet(upserts, ended, first.reindex(columns=EVENT_COLUMNS), counts)
-    residents = _resident_events(old, new, options)
+    residents = _resident_events(old, prepared, options)
     events.append(residents)
     all_events = pd.concat([e for e in events if len(e)] or [_events("x", "x", pd.Series())],
                            ignore_index=True)
@@ -161,18 +184,20 @@ def _change_events(
 
 def _resident_events(
     old: dict[str, pd.DataFrame],
-    new: Entities,
+    new: dict[str, pd.DataFrame],
     options: DiffOptions,
 ) -> pd.DataFrame:
     """``moved``, ``moved_in``, ``moved_out`` and ``possible_move`` per person."""
     before = _memberships(old["membership"], old["tenancy"], old["unit"], active_only=True)
-    after = _memberships(new.frames["membership"], new.frames["tenancy"], new.frames["unit"])
+    after = _memberships(new["membership"], new["tenancy"], new["unit"])
     pair = ["tenancy_id", "person_id"]
     gained = after.merge(before[pair], on=pair, how="left", indicator=True)
     gained = gained[gained["_merge"] == "left_only"].drop(columns="_merge")
     kept = after.merge(before[pair], on=pair, how="inner")
     lost = before.merge(after[pair], on=pair, how="left", indicator=True)
     lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")
+    if gained.empty and lost.empty and kept["end_date"].isna().all():
+        return _events("person", "moved", pd.Series(dtype="str"))
 
     window = pd.Timedelta(days=options.move_window_days)
     ending = kept[kept["end_date"].notna()]
@@ -192,14 +217,16 @@ def _resident_events(
         from_unit=moves["unit_id_from"], to_unit=moves["unit_id_to"],
         from_tenancy=moves["tenancy_id_from"], to_tenancy=moves["tenancy_id_to"],
     )
-    had = set(before["person_id"])
-    has = set(after["person_id"])
-    moved_ids = set(moves["person_id"])
-    arriving = gained[~gained["person_id"].isin(had | moved_ids)].drop_duplicates("person_id")
-    leaving = lost[~lost["person_id"].isin(has | moved_ids)].drop_duplicates("person_id")
+    moved_ids = textops.value_set(moves["person_id"])
+    settled = textops.is_in(gained["person_id"], textops.value_set(before["person_id"]))
+    arriving = gained[~(settled | textops.is_in(gained["person_id"], moved_ids))]
+    arriving = arriving.drop_duplicates("person_id")
+    staying = textops.is_in(lost["person_id"], textops.value_set(after["person_id"]))
+    leaving = lost[~(staying | textops.is_in(lost["person_id"], moved_ids))]
+    leaving = leaving.drop_duplicates("person_id")
     if not options.stable_person_keys:
         arriving, leaving, possible = _possible_moves(arriving, leaving, old["person"],
-                                                      new.frames["person"])
+                                                      new["person"])
     else:
         possible = _events("person", "possible_move", pd.Series(dtype="str"))
     moved_in = _events("person", "moved_in", arriving["person_id"],

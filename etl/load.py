@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import (
     Connection,
     Engine,
@@ -122,15 +126,24 @@ def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def last_snapshot(conn: Connection, source: str) -> tuple[datetime | None, dict[str, int]] | None:
-    """Export time and row counts of the source's last accepted export; None before the first."""
-    row = conn.execute(
-        select(db.snapshots.c.export_time, db.snapshots.c.counts).where(
-            db.snapshots.c.source == source)
-    ).first()
+@dataclass(frozen=True)
+class Snapshot:
+    """The source's last accepted export."""
+
+    client: str
+    export_time: datetime | None
+    counts: dict[str, int]
+    digest: str
+
+
+def last_snapshot(conn: Connection, source: str) -> Snapshot | None:
+    """The source's last accepted export; None before the first."""
+    s = db.snapshots
+    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest)
+                       .where(s.c.source == source)).first()
     if row is None:
         return None
-    return as_utc(row.export_time), json.loads(row.counts)
+    return Snapshot(row.client, as_utc(row.export_time), json.loads(row.counts), row.digest)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -156,6 +169,7 @@ def apply(
     files: list[FileRecord],
     now: datetime,
     status: str,
+    digest: str,
 ) -> None:
     """Write the change set and its bookkeeping on ``conn`` (inside the caller's transaction).
 
@@ -181,6 +195,7 @@ def apply(
     snapshot = {
         "source": run.source, "client": run.client, "run_id": run.run_id,
         "export_time": run.export_time, "applied_at": now, "counts": json.dumps(changes.counts),
+        "digest": digest,
     }
     stmt = _dialect_insert(conn, db.snapshots).values(**snapshot)
     conn.execute(stmt.on_conflict_do_update(
@@ -214,29 +229,55 @@ def _dialect_insert(conn: Connection, table: Table):  # type: ignore[no-untyped-
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pd.DataFrame:
-    """The rows as the table's columns: ERP-owned fields plus bookkeeping."""
-    out = rows[ENTITIES[name].field_names].copy()
+def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pa.Table:
+    """The rows as the table's columns (ERP-owned fields plus bookkeeping), as an Arrow table:
+    one columnar conversion, then a C++ CSV writer for COPY or plain Python values for SQLite."""
+    n = len(rows)
+    columns: dict[str, pa.Array] = {"client": pa.array([run.client] * n, pa.string())}
     for f in ENTITIES[name].fields:
-        if f.kind is Kind.DATE:
-            out[f.name] = out[f.name].dt.date.astype("object").where(out[f.name].notna(), None)
-    out.insert(0, "client", run.client)
-    out["row_hash"] = rows["row_hash"].astype("int64")
-    out["active"] = True
-    out["valid_from"] = now
-    out["valid_to"] = None
-    out["created_run"] = run.run_id
-    out["updated_run"] = run.run_id
-    return out
+        kind = {Kind.TEXT: pa.string(), Kind.DATE: pa.date32(), Kind.DECIMAL: pa.float64()}
+        columns[f.name] = pa.array(rows[f.name], type=kind[f.kind], from_pandas=True)
+    columns["row_hash"] = pa.array(rows["row_hash"].to_numpy(np.int64))
+    columns["active"] = pa.array(np.ones(n, bool))
+    columns["valid_from"] = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
+    columns["valid_to"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    columns["created_run"] = pa.array([run.run_id] * n, pa.string())
+    columns["updated_run"] = columns["created_run"]
+    return pa.table(columns)
 
 
 def _upsert(
     conn: Connection, table: Table, name: str, rows: pd.DataFrame, run: RunRecord, now: datetime
 ) -> None:
-    values = _values(rows, name, run, now)
-    columns = list(values.columns)
+    """New rows are appended (nothing can conflict: they are in no state of the client);
+    changed and reactivated rows go through INSERT ... ON CONFLICT DO UPDATE."""
+    added = (rows["action"] == "added").to_numpy()
+    if added.any():
+        _append(conn, table, _values(rows[added], name, run, now))
+    if (~added).any():
+        _merge(conn, table, name, _values(rows[~added], name, run, now))
+
+
+def _append(conn: Connection, table: Table, values: pa.Table) -> None:
     if conn.dialect.name == "postgresql":
-        source = _copy_to_temp(conn, table, values)
+        _copy(conn, table.name, values)
+        return
+    raw = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in values.column_names)
+    marks = ", ".join("?" * values.num_columns)
+    raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+                    zip(*_sqlite_columns(values), strict=True))
+
+
+def _merge(conn: Connection, table: Table, name: str, values: pa.Table) -> None:
+    columns = values.column_names
+    if conn.dialect.name == "postgresql":
+        temp = f"tmp_{table.name}"
+        cols = ", ".join(f'"{c}"' for c in columns)
+        conn.exec_driver_sql(f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {cols} '
+                             f'FROM "{table.name}" WITH NO DATA')
+        _copy(conn, temp, values)
+        source = Table(temp, MetaData(), *(table.c[c]._copy() for c in columns))
         stmt = postgresql.insert(table).from_select(columns, select(*source.c))
     else:
         stmt = sqlite.insert(table)
@@ -254,26 +295,34 @@ def _upsert(
     if conn.dialect.name == "postgresql":
         conn.execute(stmt)
     else:
-        records = values.astype("object").where(values.notna(), None).to_dict("records")
-        conn.execute(stmt, records)
+        conn.execute(stmt, values.to_pylist())
 
 
-def _copy_to_temp(conn: Connection, table: Table, values: pd.DataFrame) -> Table:
-    """A temporary table (dropped at commit) filled through COPY, shaped like ``values``."""
-    temp = f"tmp_{table.name}"
-    cols = ", ".join(f'"{c}"' for c in values.columns)
-    conn.exec_driver_sql(
-        f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {cols} FROM "{table.name}" '
-        "WITH NO DATA"
-    )
+def _copy(conn: Connection, table_name: str, values: pa.Table) -> None:
+    """COPY the Arrow table into ``table_name`` as CSV (empty unquoted = NULL)."""
+    cols = ", ".join(f'"{c}"' for c in values.column_names)
     raw = conn.connection.driver_connection
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     with raw.cursor() as cur, cur.copy(
-        f'COPY "{temp}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+        f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
     ) as copy:
-        for start in range(0, len(values), COPY_CHUNK_ROWS):
-            part = values.iloc[start : start + COPY_CHUNK_ROWS]
-            copy.write(part.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S%z"))
-    return Table(temp, MetaData(), *(table.c[c]._copy() for c in values.columns))
+        for batch in values.to_batches(COPY_CHUNK_ROWS):
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, options)
+            copy.write(buf.getbuffer())
+
+
+def _sqlite_columns(values: pa.Table) -> list[list[object]]:
+    """Python values in the forms SQLAlchemy stores in SQLite (ISO text for dates and times)."""
+    out = []
+    for name in values.column_names:
+        col = values.column(name)
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col, format="%Y-%m-%d %H:%M:%S")  # %S carries the microseconds
+        elif pa.types.is_date(col.type):
+            col = pc.strftime(col, format="%Y-%m-%d")
+        out.append(col.to_pylist())
+    return out
 
 
 def _end(

@@ -176,6 +176,11 @@ class ChangeSet:
         """Events per type."""
         return {str(k): int(v) for k, v in self.events["event"].value_counts().sort_index().items()}
 
+    @classmethod
+    def nothing(cls, counts: dict[str, int]) -> ChangeSet:
+        """The change set of an export whose content equals the last accepted one."""
+        return cls({}, {}, pd.DataFrame(columns=["entity", "entity_key", "event"]), counts)
+
     @property
     def rows_to_write(self) -> int:
         return sum(map(len, self.upserts.values())) + sum(map(len, self.ended.values()))

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from etl import findings, guard, load
 from etl.config import Mapping, SourceConfig
-from etl.diff import DiffOptions, diff
+from etl.diff import DiffOptions, diff, digest, prepare
 from etl.errors import DataError, GuardRefusal, Location, RejectedFile
 from etl.mapping import map_entities
 from etl.models import ENTITIES, ChangeSet, Entities, SourceTable
@@ -226,22 +226,28 @@ def import_export(
     export_time = max((f.export_time for f in files if f.export_time), default=None)
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
+    prepared = prepare(checked.entities)
+    content = digest(prepared)
     outcome: dict[str, object] = {}
     try:
         with load.transaction(engine, name) as conn:
-            state = load.read_state(conn, source.client)
             last = load.last_snapshot(conn, name)
-            changes = diff(state, checked.entities, options)
-            verdict = guard.check(changes, load.active_counts(state),
-                                  export_time, last[0] if last else None, limits,
-                                  override_reason)
+            if last and last.digest == content and last.client == source.client and not dry_run:
+                # the same content as the last accepted export: nothing to compare or write
+                changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
+            else:
+                state = load.read_state(conn, source.client)
+                changes = diff(state, prepared, options)
+                verdict = guard.check(changes, load.active_counts(state), export_time,
+                                      last.export_time if last else None, limits,
+                                      override_reason)
             outcome.update(changes=changes, verdict=verdict)
             if not verdict.ok or dry_run:
                 raise _Rollback
             status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
             run = load.RunRecord(run_id, name, source.client, started, export_time,
                                  verdict.label, verdict.override_reason)
-            load.apply(conn, changes, run, files, clock(), status)
+            load.apply(conn, changes, run, files, clock(), status, content)
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
     except load.AlreadyApplied:

@@ -69,11 +69,10 @@ def split_first(values: pd.Series, separator: str) -> pd.DataFrame:
 def all_distinct(columns: list[pd.Series]) -> bool:
     """Whether no two rows share the same values in these columns (Arrow's hash count)."""
     if len(columns) == 1:
-        arr = pc.fill_null(_arrow(columns[0]), "\x00")
-    else:
-        arr = join([c.fillna("\x00") for c in columns], "\x1f")
-        arr = _arrow(arr)
-    return pc.count_distinct(arr).as_py() == len(columns[0])
+        return pc.count_distinct(_arrow(columns[0]), mode="all").as_py() == len(columns[0])
+    table = pa.table({f"k{i}": _arrow(c) for i, c in enumerate(columns)})
+    groups = table.group_by(table.column_names).aggregate([])
+    return groups.num_rows == len(columns[0])
 
 
 def trim(values: pd.Series) -> pd.Series:

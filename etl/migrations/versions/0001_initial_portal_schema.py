@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("export_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("counts", sa.Text(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("source"),
     )
     op.create_table(
