@@ -89,37 +89,45 @@ def diff(
     ended: dict[str, pd.DataFrame] = {}
     events: list[pd.DataFrame] = []
     for name, entity in ENTITIES.items():
-        fields = entity.field_names
-        cur = prepared[name]
-        before = old[name]
-        merged = cur.merge(
-            before.rename(columns={f: f"old_{f}" for f in fields if f not in entity.key}),
-            on=list(entity.key), how="outer", indicator=True, suffixes=("", "_old"),
+        fields, key = entity.field_names, list(entity.key)
+        cur, before = prepared[name], old[name]
+        # classify on a narrow join (keys, hashes, positions); look at whole rows only where
+        # the hashes differ
+        m = cur[[*key, "row_hash"]].assign(_new=np.arange(len(cur))).merge(
+            before[[*key, "row_hash", "active"]].assign(_old=np.arange(len(before))),
+            on=key, how="outer", suffixes=("", "_old"),
         )
-        both = merged["_merge"] == "both"
-        added = merged["_merge"] == "left_only"
-        vanished = (merged["_merge"] == "right_only") & merged["active"].fillna(False).astype(bool)
-        reactivated = both & ~merged["active"].fillna(True).astype(bool)
-        hash_differs = both & ~reactivated & (merged["row_hash"] != merged["row_hash_old"])
-        changed_fields = _changed_fields(merged[hash_differs], entity.key, fields)
-        changed = hash_differs.copy()
-        changed[hash_differs] = changed_fields != ""
-        rehash = hash_differs & ~changed  # same values, other hash: store the new hash quietly
-        action = pd.Series(None, index=merged.index, dtype="str")
+        has_new, has_old = m["_new"].notna().to_numpy(), m["_old"].notna().to_numpy()
+        was_active = m["active"].astype("boolean").fillna(False).to_numpy(bool)
+        added = has_new & ~has_old
+        vanished = ~has_new & was_active
+        reactivated = has_new & has_old & ~was_active
+        differs = has_new & was_active & (m["row_hash"] != m["row_hash_old"]).to_numpy(bool)
+        new_at = m["_new"].to_numpy()
+        old_at = m["_old"].to_numpy()
+        now_rows = cur.iloc[new_at[differs].astype(np.int64)].reset_index(drop=True)
+        was_rows = before.iloc[old_at[differs].astype(np.int64)].reset_index(drop=True)
+        changed_fields = _changed_fields(now_rows, was_rows, entity.key, fields)
+        real = (changed_fields != "").to_numpy()
+        changed = differs.copy()
+        changed[differs] = real
+        action = np.full(len(m), None, dtype=object)
         action[added] = "added"
         action[reactivated] = "reactivated"
-        action[changed] = "changed"
-        action[rehash] = "rehash"
-        write = action.notna()
-        upserts[name] = merged.loc[write, [*fields, "row_hash"]].assign(action=action[write])
-        ended[name] = merged.loc[vanished, list(entity.key)]
-        keys = key_of(merged, name)
+        action[differs] = np.where(real, "changed", "rehash")  # rehash: same values, new hash
+        write = action != None  # noqa: E711 (element-wise)
+        upserts[name] = cur.iloc[new_at[write].astype(np.int64)].assign(action=action[write])
+        ended[name] = before.iloc[old_at[vanished].astype(np.int64)][key].reset_index(drop=True)
+        new_keys = key_of(cur, name).to_numpy()
+        old_keys = key_of(before, name).to_numpy()
         events += [
-            _events(name, f"{name}_added", keys[added]),
-            _events(name, f"{name}_reactivated", keys[reactivated]),
-            _events(name, f"{name}_ended", keys[vanished]),
-            *_change_events(name, keys[hash_differs][changed_fields != ""],
-                            changed_fields[changed_fields != ""], merged[hash_differs]),
+            _events(name, f"{name}_added", pd.Series(new_keys[new_at[added].astype(np.int64)])),
+            _events(name, f"{name}_reactivated",
+                    pd.Series(new_keys[new_at[reactivated].astype(np.int64)])),
+            _events(name, f"{name}_ended",
+                    pd.Series(old_keys[old_at[vanished].astype(np.int64)])),
+            *_change_events(name, key_of(now_rows, name)[real], changed_fields[real],
+                            now_rows[real]),
         ]
     counts = {name: len(frame) for name, frame in prepared.items()}
     if all(frame.empty for frame in old.values()):
@@ -136,13 +144,15 @@ def diff(
     return ChangeSet(upserts, ended, all_events.reindex(columns=EVENT_COLUMNS), counts)
 
 
-def _changed_fields(rows: pd.DataFrame, key: tuple[str, ...], fields: list[str]) -> pd.Series:
-    """Comma-separated names of the fields that differ between new and old values."""
-    out = pd.Series("", index=rows.index, dtype="str")
+def _changed_fields(
+    now: pd.DataFrame, was: pd.DataFrame, key: tuple[str, ...], fields: list[str]
+) -> pd.Series:
+    """Comma-separated names of the fields that differ between the aligned new and old rows."""
+    out = pd.Series("", index=now.index, dtype="str")
     for f in fields:
         if f in key:
             continue
-        a, b = rows[f], rows[f"old_{f}"]
+        a, b = now[f], was[f]
         differs = ~((a == b).fillna(False).astype(bool) | (a.isna() & b.isna()))
         out = out + np.where(differs, f + ",", "")
     return out.str.rstrip(",")
@@ -171,12 +181,12 @@ def _change_events(
     for event, members in groups.items():
         picked = fields.str.split(",").map(lambda fs, m=members: ",".join(f for f in fs if f in m))
         if event == "tenancy_ending":
-            picked = picked.where(rows.loc[picked.index, "end_date"].notna(), "")
+            picked = picked.where(rows["end_date"].notna(), "")
         mask = picked != ""
         if mask.any():
             out.append(_events(entity, event, keys[mask], fields=picked[mask]))
     if entity == "tenancy":  # an end date taken back is an ordinary change
-        withdrawn = fields.str.contains("end_date") & rows.loc[fields.index, "end_date"].isna()
+        withdrawn = fields.str.contains("end_date") & rows["end_date"].isna()
         if withdrawn.any():
             out.append(_events(entity, "tenancy_changed", keys[withdrawn], fields="end_date"))
     return out

@@ -118,3 +118,63 @@ def test_every_command_has_help_and_is_in_the_readme(name: str) -> None:
         if param.param_type_name == "option":
             assert param.help, f"{name} {param.name} lacks help"
     assert f"etl {name}" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"mappings_dir: {ROOT / 'mappings'}\n"
+        f"database: {{url: 'sqlite:///{tmp_path / 'portal.db'}'}}\n"
+        "sources:\n  lindenhof: {client: wg-lindenhof, mapping: wodis-style}\n",
+        encoding="utf-8")
+    return cfg
+
+
+def test_import_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    nov = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
+    result = runner.invoke(app, ["import", str(nov), "-s", "lindenhof", "-c", str(cfg)])
+    assert result.exit_code == 3
+    assert "etl db upgrade" in result.output
+
+
+def test_import_plan_runs_and_events_end_to_end(tmp_path: Path) -> None:
+    cfg = str(_config(tmp_path))
+    nov = str(SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv")
+    dec = str(SAMPLES / "wodis-style" / "mieterliste_2026-12-01.csv")
+    assert _run("db", "upgrade", "-c", cfg).exit_code == 0
+    first = _run("import", nov, "-s", "lindenhof", "-c", cfg)
+    assert first.exit_code == 0 and "APPLIED" in first.output
+    assert "initial_import 6" in first.output
+    plan = _run("plan", dec, "-s", "lindenhof", "-c", cfg)
+    assert plan.exit_code == 4 and "REFUSED" in plan.output
+    assert "4 of 14 active tenancies" in plan.output
+    applied = _run("import", dec, "-s", "lindenhof", "-c", cfg, "--force", "--reason",
+                   "Umzugswelle geprüft")
+    assert applied.exit_code == 0 and "overridden" in applied.output
+    assert "moved 4" in applied.output
+    runs = _run("runs", "-c", cfg)
+    assert "Umzugswelle geprüft" in runs.output and runs.output.count("lindenhof") == 2
+    moved = _run("events", "--event", "moved", "-c", cfg)
+    assert moved.output.count(" moved ") == 4 and "0051/01/003" in moved.output
+    again = _run("import", dec, "-s", "lindenhof", "-c", cfg)
+    assert again.exit_code == 0 and "DUPLICATE" in again.output
+    bad = SAMPLES / "bad" / "wodis-style" / "unknown_role.csv"
+    rejected = _run("import", str(bad), "-s", "lindenhof", "-c", cfg, "-r",
+                    str(tmp_path / "r.csv"))
+    assert rejected.exit_code == 4 and "REJECTED" in rejected.output
+    assert (tmp_path / "r.csv").read_text("utf-8-sig").count("value.unknown") == 1
+
+
+def test_force_needs_a_reason(tmp_path: Path) -> None:
+    nov = str(SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv")
+    result = runner.invoke(app, ["import", nov, "-s", "lindenhof", "--force"])
+    assert result.exit_code == 2
+
+
+def test_password_in_config_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("database: {url: 'postgresql+psycopg://etl:geheim@db/portal'}\n")
+    result = runner.invoke(app, ["runs", "-c", str(cfg)])
+    assert result.exit_code == 3
+    assert "password" in result.output and "geheim" not in result.output
