@@ -109,8 +109,6 @@ def diff(
         was_rows = before.iloc[old_at[differs].astype(np.int64)].reset_index(drop=True)
         changed_fields = _changed_fields(now_rows, was_rows, entity.key, fields)
         real = (changed_fields != "").to_numpy()
-        changed = differs.copy()
-        changed[differs] = real
         action = np.full(len(m), None, dtype=object)
         action[added] = "added"
         action[reactivated] = "reactivated"
@@ -118,14 +116,16 @@ def diff(
         write = action != None  # noqa: E711 (element-wise)
         upserts[name] = cur.iloc[new_at[write].astype(np.int64)].assign(action=action[write])
         ended[name] = before.iloc[old_at[vanished].astype(np.int64)][key].reset_index(drop=True)
-        new_keys = key_of(cur, name).to_numpy()
-        old_keys = key_of(before, name).to_numpy()
+        if before.empty:
+            continue  # first import: no per-row events (see below)
+
+        def keys_at(frame: pd.DataFrame, at: np.ndarray, name: str = name) -> pd.Series:
+            return key_of(frame.iloc[at.astype(np.int64)], name).reset_index(drop=True)
+
         events += [
-            _events(name, f"{name}_added", pd.Series(new_keys[new_at[added].astype(np.int64)])),
-            _events(name, f"{name}_reactivated",
-                    pd.Series(new_keys[new_at[reactivated].astype(np.int64)])),
-            _events(name, f"{name}_ended",
-                    pd.Series(old_keys[old_at[vanished].astype(np.int64)])),
+            _events(name, f"{name}_added", keys_at(cur, new_at[added])),
+            _events(name, f"{name}_reactivated", keys_at(cur, new_at[reactivated])),
+            _events(name, f"{name}_ended", keys_at(before, old_at[vanished])),
             *_change_events(name, key_of(now_rows, name)[real], changed_fields[real],
                             now_rows[real]),
         ]
@@ -138,7 +138,7 @@ def diff(
         return ChangeSet(upserts, ended, first.reindex(columns=EVENT_COLUMNS), counts)
     residents = _resident_events(old, prepared, options)
     events.append(residents)
-    all_events = pd.concat([e for e in events if len(e)] or [_events("x", "x", pd.Series())],
+    all_events = pd.concat([pd.DataFrame(columns=EVENT_COLUMNS), *(e for e in events if len(e))],
                            ignore_index=True)
     all_events = _drop_membership_noise(all_events, residents)
     return ChangeSet(upserts, ended, all_events.reindex(columns=EVENT_COLUMNS), counts)
