@@ -32,10 +32,30 @@ class DiffOptions:
     stable_person_keys: bool = True  # False: same name + email/phone is only a possible move
 
 
-def canonical(frame: pd.DataFrame, entity: str) -> pd.DataFrame:
-    """The ERP-owned fields in one fixed representation, whichever side they come from."""
+# What the resident events need of the stored state besides keys, hashes and the active flag;
+# everything else is read only for the few rows whose hash differs (etl.load.read_rows).
+STATE_FIELDS = {"unit": ("usage_type",), "tenancy": ("unit_id", "start_date", "end_date")}
+PERSON_DETAILS = ("first_name", "last_name", "email", "phone", "mobile")
+
+
+def state_fields(options: DiffOptions) -> dict[str, list[str]]:
+    """Per entity, the fields to read of every stored row: the key and what moves need."""
+    out = {}
+    for name, entity in ENTITIES.items():
+        extra = STATE_FIELDS.get(name, ())
+        if name == "person" and not options.stable_person_keys:
+            extra = PERSON_DETAILS
+        out[name] = [*entity.key, *extra]
+    return out
+
+
+def canonical(frame: pd.DataFrame, entity: str, only_present: bool = False) -> pd.DataFrame:
+    """The ERP-owned fields in one fixed representation, whichever side they come from
+    (``only_present``: just the fields the frame has)."""
     out = {}
     for f in ENTITIES[entity].fields:
+        if only_present and f.name not in frame:
+            continue
         col = frame[f.name] if f.name in frame else pd.Series(pd.NA, index=frame.index)
         if f.kind is Kind.DATE:
             out[f.name] = pd.to_datetime(col).astype("datetime64[s]")
@@ -80,63 +100,92 @@ def digest(prepared: dict[str, pd.DataFrame]) -> str:
     return h.hexdigest()
 
 
-def diff(
-    old: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame], options: DiffOptions
-) -> ChangeSet:
-    """The change set that turns ``old`` (the stored state, active and ended rows with their
-    ``row_hash`` and ``active`` flag) into the export (``prepare``d). Raises nothing."""
+@dataclass(frozen=True)
+class Comparison:
+    """The export's rows classified against the stored state, before any values are compared."""
+
+    prepared: dict[str, pd.DataFrame]
+    state: dict[str, pd.DataFrame]
+    joins: dict[str, pd.DataFrame]  # per entity: _new / _old positions and the row classes
+
+    def needed(self) -> dict[str, pd.DataFrame]:
+        """Keys of the stored rows whose values must be compared field by field."""
+        out = {}
+        for name, j in self.joins.items():
+            at = j.loc[j["differs"], "_new"].to_numpy(np.int64)
+            out[name] = self.prepared[name].iloc[at][list(ENTITIES[name].key)]
+        return out
+
+
+def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -> Comparison:
+    """Classify every row on a narrow join of keys and hashes: added, vanished (ended),
+    reactivated, or hash differs (maybe changed)."""
+    joins = {}
+    for name, entity in ENTITIES.items():
+        key = list(entity.key)
+        cur, before = prepared[name], state[name]
+        m = cur[[*key, "row_hash"]].assign(_new=np.arange(len(cur))).merge(
+            before[[*key, "row_hash", "active"]].assign(_old=np.arange(len(before))),
+            on=key, how="outer", suffixes=("", "_old"),
+        )
+        has_new, has_old = m["_new"].notna(), m["_old"].notna()
+        was_active = m["active"].astype("boolean").fillna(False).astype(bool)
+        joins[name] = pd.DataFrame({
+            "_new": m["_new"].fillna(-1).astype(np.int64),
+            "_old": m["_old"].fillna(-1).astype(np.int64),
+            "added": has_new & ~has_old,
+            "vanished": ~has_new & was_active,
+            "reactivated": has_new & has_old & ~was_active,
+            "differs": has_new & was_active & (m["row_hash"] != m["row_hash_old"]),
+        })
+    return Comparison(prepared, state, joins)
+
+
+def changes(comparison: Comparison, old_rows: dict[str, pd.DataFrame],
+            options: DiffOptions) -> ChangeSet:
+    """The change set, given the stored values (canonical) of ``comparison.needed()``."""
+    prepared, state = comparison.prepared, comparison.state
     upserts: dict[str, pd.DataFrame] = {}
     ended: dict[str, pd.DataFrame] = {}
     events: list[pd.DataFrame] = []
     for name, entity in ENTITIES.items():
         fields, key = entity.field_names, list(entity.key)
-        cur, before = prepared[name], old[name]
-        # classify on a narrow join (keys, hashes, positions); look at whole rows only where
-        # the hashes differ
-        m = cur[[*key, "row_hash"]].assign(_new=np.arange(len(cur))).merge(
-            before[[*key, "row_hash", "active"]].assign(_old=np.arange(len(before))),
-            on=key, how="outer", suffixes=("", "_old"),
-        )
-        has_new, has_old = m["_new"].notna().to_numpy(), m["_old"].notna().to_numpy()
-        was_active = m["active"].astype("boolean").fillna(False).to_numpy(bool)
-        added = has_new & ~has_old
-        vanished = ~has_new & was_active
-        reactivated = has_new & has_old & ~was_active
-        differs = has_new & was_active & (m["row_hash"] != m["row_hash_old"]).to_numpy(bool)
-        new_at = m["_new"].to_numpy()
-        old_at = m["_old"].to_numpy()
-        now_rows = cur.iloc[new_at[differs].astype(np.int64)].reset_index(drop=True)
-        was_rows = before.iloc[old_at[differs].astype(np.int64)].reset_index(drop=True)
+        cur, before, j = prepared[name], state[name], comparison.joins[name]
+        differs = j["differs"].to_numpy()
+        now_rows = cur.iloc[j.loc[differs, "_new"].to_numpy()].reset_index(drop=True)
+        was_rows = now_rows[key].merge(old_rows[name], on=key, how="left")
         changed_fields = _changed_fields(now_rows, was_rows, entity.key, fields)
         real = (changed_fields != "").to_numpy()
-        action = np.full(len(m), None, dtype=object)
-        action[added] = "added"
-        action[reactivated] = "reactivated"
+        action = np.full(len(j), None, dtype=object)
+        action[j["added"].to_numpy()] = "added"
+        action[j["reactivated"].to_numpy()] = "reactivated"
         action[differs] = np.where(real, "changed", "rehash")  # rehash: same values, new hash
         write = action != None  # noqa: E711 (element-wise)
-        upserts[name] = cur.iloc[new_at[write].astype(np.int64)].assign(action=action[write])
-        ended[name] = before.iloc[old_at[vanished].astype(np.int64)][key].reset_index(drop=True)
+        upserts[name] = cur.iloc[j.loc[write, "_new"].to_numpy()].assign(action=action[write])
+        vanished_at = j.loc[j["vanished"], "_old"].to_numpy()
+        ended[name] = before.iloc[vanished_at][key].reset_index(drop=True)
         if before.empty:
             continue  # first import: no per-row events (see below)
 
         def keys_at(frame: pd.DataFrame, at: np.ndarray, name: str = name) -> pd.Series:
-            return key_of(frame.iloc[at.astype(np.int64)], name).reset_index(drop=True)
+            return key_of(frame.iloc[at], name).reset_index(drop=True)
 
         events += [
-            _events(name, f"{name}_added", keys_at(cur, new_at[added])),
-            _events(name, f"{name}_reactivated", keys_at(cur, new_at[reactivated])),
-            _events(name, f"{name}_ended", keys_at(before, old_at[vanished])),
+            _events(name, f"{name}_added", keys_at(cur, j.loc[j["added"], "_new"].to_numpy())),
+            _events(name, f"{name}_reactivated",
+                    keys_at(cur, j.loc[j["reactivated"], "_new"].to_numpy())),
+            _events(name, f"{name}_ended", keys_at(before, vanished_at)),
             *_change_events(name, key_of(now_rows, name)[real], changed_fields[real],
                             now_rows[real]),
         ]
     counts = {name: len(frame) for name, frame in prepared.items()}
-    if all(frame.empty for frame in old.values()):
+    if all(frame.empty for frame in state.values()):
         # A client's first import: one event per entity instead of one per row; the portal
         # reads the tables (and no resident has "moved in" because the portal went live).
         first = pd.DataFrame({"entity": list(ENTITIES), "entity_key": "*",
                               "event": "initial_import"})
         return ChangeSet(upserts, ended, first.reindex(columns=EVENT_COLUMNS), counts)
-    residents = _resident_events(old, prepared, options)
+    residents = _resident_events(state, prepared, options)
     events.append(residents)
     all_events = pd.concat([pd.DataFrame(columns=EVENT_COLUMNS), *(e for e in events if len(e))],
                            ignore_index=True)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -90,19 +91,44 @@ def transaction(engine: Engine, source: str) -> Iterator[Connection]:
         raise LoadError(f"database failure, rolled back: {exc}") from exc
 
 
-def read_state(conn: Connection, client: str) -> dict[str, pd.DataFrame]:
-    """Every stored row of the client (active and ended): canonical fields, row_hash, active."""
+def read_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame]:
+    """Every stored row of the client (active and ended): the given fields (canonical),
+    row_hash and active."""
     state = {}
     for name, table in db.ENTITY_TABLES.items():
-        fields = ENTITIES[name].field_names
-        cols = [table.c[f] for f in fields] + [table.c.row_hash, table.c.active]
-        frame = _query(conn, select(*cols).where(table.c.client == client), [*fields, "row_hash",
-                                                                            "active"])
-        out = canonical(frame, name)
+        cols = [table.c[f] for f in fields[name]] + [table.c.row_hash, table.c.active]
+        frame = _query(conn, select(*cols).where(table.c.client == client),
+                       [*fields[name], "row_hash", "active"])
+        out = canonical(frame, name, only_present=True)
         out["row_hash"] = frame["row_hash"].astype("int64")
         out["active"] = frame["active"].astype(bool)
         state[name] = out
     return state
+
+
+READ_ROWS_CHUNK = 500
+
+
+def read_rows(
+    conn: Connection, client: str, keys: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    """All ERP-owned fields (canonical) of the client's rows with these keys."""
+    out = {}
+    for name, wanted in keys.items():
+        table, fields = db.ENTITY_TABLES[name], ENTITIES[name].field_names
+        key = [table.c[k] for k in ENTITIES[name].key]
+        parts = [pd.DataFrame(columns=fields)]
+        rows = list(zip(*(wanted[k].tolist() for k in ENTITIES[name].key), strict=True))
+        for start in range(0, len(rows), READ_ROWS_CHUNK):
+            chunk = rows[start : start + READ_ROWS_CHUNK]
+            match = (key[0].in_([r[0] for r in chunk]) if len(key) == 1
+                     else tuple_(*key).in_(chunk))
+            stmt = select(*(table.c[f] for f in fields)).where(table.c.client == client, match)
+            parts.append(pd.DataFrame(conn.execute(stmt).all(), columns=fields))
+        out[name] = canonical(pd.concat(parts, ignore_index=True), name)
+    return out
 
 
 def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:

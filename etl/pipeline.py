@@ -21,7 +21,8 @@ from sqlalchemy import Engine
 
 from etl import findings, guard, load
 from etl.config import Mapping, SourceConfig
-from etl.diff import DiffOptions, diff, digest, prepare
+from etl.diff import DiffOptions, compare, digest, prepare, state_fields
+from etl.diff import changes as diff_changes
 from etl.errors import DataError, GuardRefusal, Location, RejectedFile
 from etl.mapping import map_entities
 from etl.models import ENTITIES, ChangeSet, Entities, SourceTable
@@ -236,8 +237,10 @@ def import_export(
                 # the same content as the last accepted export: nothing to compare or write
                 changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
             else:
-                state = load.read_state(conn, source.client)
-                changes = diff(state, prepared, options)
+                state = load.read_state(conn, source.client, state_fields(options))
+                comparison = compare(state, prepared)
+                stored = load.read_rows(conn, source.client, comparison.needed())
+                changes = diff_changes(comparison, stored, options)
                 verdict = guard.check(changes, load.active_counts(state), export_time,
                                       last.export_time if last else None, limits,
                                       override_reason)

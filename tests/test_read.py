@@ -162,9 +162,9 @@ def test_clean_files_take_the_fast_path(monkeypatch) -> None:
         raise AssertionError("exact path used for a clean file")
 
     monkeypatch.setattr(etl.read, "_parse_exact", fail)
-    from etl.pipeline import check_export
+    from etl.pipeline import check_export, group_exports
     from tests.conftest import SAMPLES, mapping
 
     for dialect in ("wodis-style", "sap-style", "generic"):
-        result = check_export(sorted((SAMPLES / dialect).glob("*.csv")), mapping(dialect))
-        assert result.ok
+        for export in group_exports(sorted((SAMPLES / dialect).glob("*.csv")), mapping(dialect)):
+            assert check_export(export, mapping(dialect)).ok

@@ -10,7 +10,8 @@ from tests.conftest import SAMPLES, mapping
 
 
 def _check(dialect: str, folder: str):
-    result = check_export(sorted((SAMPLES / folder).glob("*.csv")), mapping(dialect))
+    """The November export of a dialect (one file, or the files of a multi-file export)."""
+    result = check_export(sorted((SAMPLES / folder).glob("*2026*11*01*.csv")), mapping(dialect))
     assert result.ok, result.findings.to_string()
     assert result.entities is not None
     return result.entities
@@ -103,3 +104,11 @@ def test_repeated_tenant_columns_become_persons_and_memberships() -> None:
     # the same tenant on a flat and a parking space is one person
     assert (e["person"]["person_id"] == "P-10001").sum() == 1
     assert e["unit"].set_index("unit_id").loc["W1-A-0001", "living_area"] == 81.2
+
+
+def test_december_sample_validates() -> None:
+    result = check_export([SAMPLES / "wodis-style" / "mieterliste_2026-12-01.csv"],
+                          mapping("wodis-style"))
+    assert result.ok
+    assert result.entities.counts() == {"property": 3, "building": 4, "unit": 16, "tenancy": 14,
+                                        "person": 16, "membership": 18}
