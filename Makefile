@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
 $(BIN)/etl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ test: $(BIN)/etl
 
 bench: $(BIN)/etl
 	$(BIN)/python -m bench.bench_validate
+	$(BIN)/python -m bench.bench_load
 
 clean:
 	rm -rf $(VENV) reports portal.db portal.db-wal portal.db-shm

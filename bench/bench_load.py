@@ -16,14 +16,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.child import measure
 from bench.generate import ensure_series
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,15 +45,8 @@ def _child(url: str, path: str) -> None:
 
 
 def _measure(url: str, path: Path) -> tuple[float, float, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_load", "--child", url, str(path)],
-                            stdout=subprocess.PIPE, cwd=ROOT)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit("benchmark child failed")
-    data = json.loads(out)
-    return data["seconds"], usage.ru_maxrss / 1024, data["status"]
+    seconds, rss, data = measure("bench.bench_load", url, str(path))
+    return seconds, rss, data["status"]
 
 
 class _Postgres:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from bench.child import measure
 from bench.generate import SIZES, ensure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +44,7 @@ def _child(path: str, mapping: str) -> None:
 
 
 def _measure(path: Path, mapping: str) -> tuple[float, float, dict]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.bench_validate", "--child", str(path), mapping],
-        stdout=subprocess.PIPE, cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"benchmark child failed with {proc.returncode}")
-    data = json.loads(out)
-    return data["seconds"], usage.ru_maxrss / 1024, data
+    return measure("bench.bench_validate", str(path), mapping)
 
 
 def main() -> None:

@@ -185,6 +185,12 @@ def plan_cmd(
     _import(files, source, config, True, None, None)
 
 
+def _short_summary(text: str | None, width: int = 60) -> str:
+    """Event counts of a run, cut to fit a terminal line."""
+    line = ", ".join(f"{k} {v}" for k, v in json.loads(text or "{}").items())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 @app.command("runs")
 def runs_cmd(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
@@ -196,8 +202,7 @@ def runs_cmd(
         frame = load.recent_runs(_engine(load_config(config)), source, limit)
     except EtlError as exc:
         raise _fail(exc) from None
-    frame["summary"] = frame["summary"].map(
-        lambda s: ", ".join(f"{k} {v}" for k, v in json.loads(s or "{}").items()))
+    frame["summary"] = frame["summary"].map(_short_summary)
     typer.echo(frame.to_string(index=False) if len(frame) else "no runs yet")
 
 
