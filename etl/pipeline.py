@@ -23,7 +23,7 @@ from etl import findings, guard, load
 from etl.config import Mapping, SourceConfig
 from etl.diff import DiffOptions, compare, digest, prepare, state_fields
 from etl.diff import changes as diff_changes
-from etl.errors import DataError, GuardRefusal, Location, RejectedFile
+from etl.errors import Location, RejectedFile
 from etl.mapping import map_entities
 from etl.models import ENTITIES, ChangeSet, Entities, SourceTable
 from etl.read import read_table
@@ -257,12 +257,3 @@ def import_export(
         return ImportResult(run_id, name, "duplicate", names)
     return ImportResult(run_id, name, status, names, changes=outcome["changes"],  # type: ignore[arg-type]
                         verdict=outcome["verdict"])  # type: ignore[arg-type]
-
-
-def raise_for(result: ImportResult) -> None:
-    """The result as the error tree: DataError for a rejected, GuardRefusal for a refused export."""
-    if result.status == "rejected":
-        raise DataError(f"{', '.join(result.files)}: export rejected", result.findings)
-    if result.status == "refused" and result.verdict is not None:
-        raise GuardRefusal(result.verdict.describe(1), rule="guard",
-                           message_de=result.verdict.describe(0))
