@@ -160,7 +160,7 @@ def changes(comparison: Comparison, old_rows: dict[str, pd.DataFrame],
         action[j["added"].to_numpy()] = "added"
         action[j["reactivated"].to_numpy()] = "reactivated"
         action[differs] = np.where(real, "changed", "rehash")  # rehash: same values, new hash
-        write = action != None  # noqa: E711 (element-wise)
+        write = pd.notna(action)
         upserts[name] = cur.iloc[j.loc[write, "_new"].to_numpy()].assign(action=action[write])
         vanished_at = j.loc[j["vanished"], "_old"].to_numpy()
         ended[name] = before.iloc[vanished_at][key].reset_index(drop=True)

@@ -69,7 +69,8 @@ def read_table(
     if not len(lines_of_rows):
         raise _read_error("file.no_data", file, header_idx + 1)
 
-    frame, bad_rows = _parse_fast(data_body, header, positions, dialect, len(lines_of_rows))
+    frame = _parse_fast(data_body, header, positions, dialect, len(lines_of_rows))
+    bad_rows = findings.empty()
     if frame is None:
         frame, bad_rows = _parse_exact(
             bytes(data_body), header, positions, dialect, file, int(first_line[0])
@@ -306,7 +307,7 @@ def _parse_fast(
     positions: dict[str, int],
     dialect: Dialect,
     expected_rows: int,
-) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+) -> pd.DataFrame | None:
     """pyarrow's reader; None when a row does not fit the header (the exact path takes over)."""
     names = [f"c{i}" for i in range(len(header))]
     kept = [f"c{i}" for i in positions.values()]
@@ -335,12 +336,12 @@ def _parse_fast(
             ),
         )
     except pa.ArrowInvalid:
-        return None, findings.empty()
+        return None
     if ragged or table.num_rows != expected_rows:
-        return None, findings.empty()
+        return None
     frame = table.to_pandas(self_destruct=True)
     frame.columns = list(positions)
-    return frame, findings.empty()
+    return frame
 
 
 def _parse_exact(
