@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +12,11 @@ import pandas as pd
 import typer
 import yaml
 
-from etl import db, findings, load, report
+from etl import db, findings, load, report, schedule, sftp
 from etl.config import AppConfig, load_config, load_mapping
-from etl.errors import EtlError, GuardRefusal
+from etl.errors import ConfigError, EtlError, GuardRefusal, HostKeyRefused
 from etl.pipeline import ImportResult, check_export, group_exports, import_export
+from etl.runner import Runner, SourcePass, summary_line
 
 app = typer.Typer(
     help="Import ERP CSV exports into the tenant portal (one way: ERP -> portal).",
@@ -221,3 +223,132 @@ def events_cmd(
         raise _fail(exc) from None
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(frame.fillna("").to_string(index=False) if len(frame) else "no events")
+
+
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="ETL_LOG_LEVEL",
+                                       help="DEBUG, INFO, WARNING or ERROR (to stderr).")]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("paramiko", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _runner(config: Path) -> Runner:
+    cfg = load_config(config)
+    engine = _engine(cfg)
+    db.check_schema(engine)
+    return Runner(cfg, engine)
+
+
+def _finish(passes: list[SourcePass]) -> None:
+    for done in passes:
+        typer.echo(summary_line(done))
+    raise typer.Exit(max((p.exit_code for p in passes), default=0))
+
+
+@app.command("run")
+def run_cmd(
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", "-s", help="Only this source (repeatable); default: every source with a "
+        "drop.")] = None,
+    log_level: LogLevel = "INFO",
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """One pass over the sources' drops: take every complete export, import it, archive it
+    (or move it to error/ with a report). For cron and systemd timers; exit 0, 4, 5 or 6."""
+    _logging(log_level)
+    try:
+        runner = _runner(config)
+        names = source or [n for n, s in runner.cfg.sources.items() if s.drop is not None]
+        for name in names:
+            if runner.cfg.source(name).drop is None:
+                raise ConfigError(f"source {name!r} has no drop in {config}")
+        passes = runner.run_all(names)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    _finish(passes)
+
+
+@app.command("retry")
+def retry_cmd(
+    key: Annotated[str, typer.Argument(help="The export in the error folder: its file name, or "
+                                       "the manifest of a multi-file export.")],
+    source: SourceOption,
+    force: Annotated[bool, typer.Option("--force", help="Apply although the guard refuses "
+                                        "(needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the guard is overridden; "
+                                               "recorded with the run.")] = None,
+    log_level: LogLevel = "INFO",
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Take an export out of the drop's error folder again (e.g. to override a guard refusal)."""
+    if force != bool(reason):
+        raise typer.BadParameter("--force and --reason go together")
+    _logging(log_level)
+    try:
+        done = _runner(config).retry(source, key, override_reason=reason if force else None)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    _finish([done])
+
+
+@app.command("schedule")
+def schedule_cmd(
+    log_level: LogLevel = "INFO",
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """The daemon: run each source on its cron schedule until SIGTERM (then finish the current
+    file and exit 0)."""
+    _logging(log_level)
+    try:
+        raise typer.Exit(schedule.serve(_runner(config)))
+    except EtlError as exc:
+        raise _fail(exc) from None
+
+
+sftp_app = typer.Typer(help="SFTP drops: host key trust.", no_args_is_help=True)
+app.add_typer(sftp_app, name="sftp")
+
+
+@sftp_app.command("trust")
+def sftp_trust_cmd(
+    source: SourceOption,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="The fingerprint (SHA256:...) the server's administrator confirmed; trusts without "
+        "asking when the server presents exactly this key, refuses otherwise.")] = None,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Show the SFTP server's host key fingerprint and, once confirmed, add it to the source's
+    known_hosts (the one way to trust a server)."""
+    try:
+        cfg = load_config(config)
+        src = cfg.source(source)
+        if src.drop is None or src.drop.sftp is None:
+            raise ConfigError(f"source {source!r} has no SFTP drop")
+        server = src.drop.sftp
+        known_hosts = cfg.known_hosts(server)
+        key = sftp.server_key(server)
+    except EtlError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{sftp.host_id(server)} presents host key {sftp.describe(key)}")
+    current = sftp.trusted_key(known_hosts, server, key.get_name())
+    if current is not None and current.asbytes() == key.asbytes():
+        typer.echo(f"Already trusted in {known_hosts}.")
+        return
+    if current is not None:
+        typer.echo(f"WARNING: {known_hosts} trusts a DIFFERENT key of this type: "
+                   f"{sftp.describe(current)}. Replace it only if the administrator confirms "
+                   "that the server was re-keyed.")
+    if fingerprint is not None:
+        if fingerprint != key.fingerprint:
+            raise _fail(HostKeyRefused(f"the server presents {key.fingerprint}, not the "
+                                       f"confirmed {fingerprint}: not trusted"))
+    elif not typer.confirm("Has the server's administrator confirmed this fingerprint?",
+                           default=False):
+        typer.echo("Not trusted; nothing written.")
+        raise typer.Exit(1)
+    sftp.trust(known_hosts, server, key)
+    typer.echo(f"Trusted: written to {known_hosts}.")

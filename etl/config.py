@@ -12,9 +12,18 @@ from collections.abc import Mapping as Mapping_
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from etl import textops
 from etl.errors import ConfigError
@@ -286,13 +295,83 @@ class GuardConfig(_Model):
     max_shrink: float = Field(0.20, ge=0, le=1, description="drop of resident rows")
 
 
+_SECRET_HINT = "secrets never live in config.yaml: name an environment variable or a secret file"
+
+
+class SftpConfig(_Model):
+    """An SFTP server holding a client's drop. Secrets come from the environment or a file."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    key_file: Path | None = Field(None, description="private key (Ed25519, ECDSA or RSA)")
+    key_passphrase_env: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = Field(None, description="e.g. a systemd credential")
+    known_hosts: Path | None = Field(None, description="default: <work_dir>/known_hosts")
+    host_key_fingerprint: str | None = Field(
+        None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
+        description="pinned host key, as `ssh-keygen -lf` prints it")
+    connect_timeout: float = Field(15, gt=0)
+    read_timeout: float = Field(60, gt=0)
+    retries: int = Field(4, ge=1, le=20, description="attempts per operation")
+    backoff_seconds: float = Field(2, ge=0)
+    read_size: int = Field(261_120, ge=4096, le=1 << 20,
+                           description="bytes per SFTP read request (OpenSSH serves up to 255 KiB)")
+    concurrent_requests: int = Field(64, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _auth(self) -> SftpConfig:
+        if self.key_file is None and self.password_env is None and self.password_file is None:
+            raise ValueError("needs key_file, password_env or password_file")
+        return self
+
+
+class DropConfig(_Model):
+    """Where a client's exports arrive: a local folder (default) or an SFTP server."""
+
+    path: str = Field(".", description="local: folder (relative to config.yaml); "
+                      "sftp: base folder on the server (relative to the login folder)")
+    sftp: SftpConfig | None = None
+    inbox: str = "inbox"
+    archive: str = "archive"
+    error: str = "error"
+    pattern: str | None = Field(None, description="file names to take; default: the mapping's")
+    marker: str | None = Field(None, pattern=r"^\.[A-Za-z0-9_-]+$",
+                               description="e.g. .done: a file is complete when <name>.done "
+                               "(or <stem>.done) exists")
+    manifest: str | None = Field(None, description="glob of a multi-file export's manifest")
+    settle_seconds: float = Field(30, ge=0, le=3600,
+                                  description="without a marker: unchanged this long = complete")
+
+
+def cron_fields(expr: str) -> dict[str, str]:
+    """A cron expression (5 fields, or 6 with seconds first) as APScheduler CronTrigger fields."""
+    parts = expr.split()
+    names = ["minute", "hour", "day", "month", "day_of_week"]
+    if len(parts) == 6:
+        names = ["second", *names]
+    elif len(parts) != 5:
+        raise ValueError(f"cron expression {expr!r} needs 5 fields (or 6 with seconds first)")
+    return dict(zip(names, parts, strict=True))
+
+
 class SourceConfig(_Model):
-    """One client's drop: whose data it is and how it is read."""
+    """One client's drop: whose data it is, how it is read, where it arrives and when."""
 
     client: str = Field(min_length=1, max_length=64)
     mapping: str
     guard: GuardConfig = GuardConfig()
     move_window_days: int = Field(62, ge=0, le=366)
+    drop: DropConfig | None = None
+    schedule: str | None = Field(None, description="cron expression for `etl schedule`")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            CronTrigger(**cron_fields(v))
+        return v
 
 
 class DatabaseConfig(_Model):
@@ -309,12 +388,29 @@ class DatabaseConfig(_Model):
         return v
 
 
+class SchedulerConfig(_Model):
+    misfire_grace_seconds: int = Field(300, ge=1, description="a run this late is still started")
+    max_parallel: int = Field(2, ge=1, le=32, description="sources imported at the same time")
+
+
 class AppConfig(_Model):
     """config.yaml."""
 
     mappings_dir: Path = Path("mappings")
+    work_dir: Path = Field(Path("var"), description="staging, locks, known_hosts")
+    timezone: str = Field("Europe/Berlin", description="of schedules and archive folders")
     database: DatabaseConfig = DatabaseConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     sources: dict[str, SourceConfig] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
 
     def source(self, name: str) -> SourceConfig:
         """The named source; raises ConfigError naming the known ones."""
@@ -322,6 +418,9 @@ class AppConfig(_Model):
             known = ", ".join(sorted(self.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (known: {known})")
         return self.sources[name]
+
+    def known_hosts(self, sftp: SftpConfig) -> Path:
+        return sftp.known_hosts or self.work_dir / "known_hosts"
 
     def database_url(self, environ: Mapping_[str, str]) -> str:
         """The database URL: ETL_DATABASE_URL if set, else database.url with the password from
@@ -336,6 +435,55 @@ class AppConfig(_Model):
         return url
 
 
+def _relative_to(base: Path, path: Path | None) -> Path | None:
+    return None if path is None or path.is_absolute() else base / path
+
+
+def _resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
+    """Relative paths in config.yaml are relative to the file's folder."""
+    sources = {}
+    for name, src in cfg.sources.items():
+        drop = src.drop
+        if drop is not None and drop.sftp is None:
+            if not Path(drop.path).is_absolute():
+                drop = drop.model_copy(update={"path": str(base / drop.path)})
+        elif drop is not None and drop.sftp is not None:
+            sftp = drop.sftp
+            update = {k: _relative_to(base, getattr(sftp, k))
+                      for k in ("key_file", "password_file", "known_hosts")}
+            sftp = sftp.model_copy(update={k: v for k, v in update.items() if v is not None})
+            drop = drop.model_copy(update={"sftp": sftp})
+        sources[name] = src.model_copy(update={"drop": drop})
+    update: dict[str, Any] = {"sources": sources}
+    for key in ("mappings_dir", "work_dir"):
+        resolved = _relative_to(base, getattr(cfg, key))
+        if resolved is not None:
+            update[key] = resolved
+    return cfg.model_copy(update=update)
+
+
+def _check_sources(cfg: AppConfig) -> list[str]:
+    problems = []
+    for name, src in cfg.sources.items():
+        path = cfg.mappings_dir / f"{src.mapping}.yaml"
+        if not path.is_file():
+            problems.append(f"sources.{name}.mapping: {src.mapping!r} not found in "
+                            f"{cfg.mappings_dir}")
+            continue
+        if src.drop is None:
+            continue
+        try:
+            multi = len(load_mapping(str(path), cfg.mappings_dir).files) > 1
+        except ConfigError:
+            continue  # reported by whoever loads the mapping
+        if multi and src.drop.manifest is None:
+            problems.append(f"sources.{name}.drop.manifest: mapping {src.mapping!r} has several "
+                            "files per export; its drop needs a manifest (the file uploaded last)")
+        if not multi and src.drop.manifest is not None:
+            problems.append(f"sources.{name}.drop.manifest: only for multi-file mappings")
+    return problems
+
+
 def load_config(path: Path) -> AppConfig:
     """config.yaml as a frozen model; a missing file means the defaults. Raises ConfigError."""
     if not path.is_file():
@@ -348,13 +496,8 @@ def load_config(path: Path) -> AppConfig:
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path} is invalid", problems) from exc
-    if not cfg.mappings_dir.is_absolute():
-        cfg = cfg.model_copy(update={"mappings_dir": path.parent / cfg.mappings_dir})
-    problems = [
-        f"sources.{name}.mapping: {src.mapping!r} not found in {cfg.mappings_dir}"
-        for name, src in cfg.sources.items()
-        if not (cfg.mappings_dir / f"{src.mapping}.yaml").is_file()
-    ]
+    cfg = _resolve_paths(cfg, path.parent)
+    problems = _check_sources(cfg)
     if problems:
         raise ConfigError(f"{path} is invalid", problems)
     return cfg

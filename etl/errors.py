@@ -3,8 +3,10 @@
 ```
 EtlError                  root: names file/line/column where known and what to do next
 ├── ConfigError           config.yaml / mapping YAML / environment invalid (all problems)
-├── SourceError           a drop problem for one file
-│   └── SourceUnavailable retryable: connect / auth / timeout
+├── SourceError           a drop (local folder or SFTP server) cannot deliver
+│   ├── SourceUnavailable retryable: connect / timeout / connection lost (after retries)
+│   ├── HostKeyRefused    the server's host key is unknown or changed: never connect
+│   └── AuthRefused       the server refused our key or password
 ├── RejectedFile          terminal for this file -> error folder + report
 │   ├── ReadError         the bytes cannot be read as the mapping's CSV dialect
 │   ├── MappingError      the table does not fit the mapping (a required column is missing)
@@ -77,6 +79,14 @@ class SourceUnavailable(SourceError):
     """The drop cannot be reached right now; try again later."""
 
     retryable = True
+
+
+class HostKeyRefused(SourceError):
+    """The SFTP server's host key is unknown or differs from the trusted one: never connect."""
+
+
+class AuthRefused(SourceError):
+    """The SFTP server refused our credentials."""
 
 
 class RejectedFile(EtlError):

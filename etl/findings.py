@@ -40,6 +40,33 @@ RULES: dict[str, Rule] = {
         "Zum Export gehört eine Datei {role} ({expected}), sie fehlt.",
         "The export lacks its {role} file ({expected}).",
     ),
+    # the drop: a multi-file export's manifest and what it promises
+    "manifest.invalid": Rule(
+        "Die Manifest-Zeile ist nicht lesbar (erwartet: „Datei“, „Datei;Größe“, "
+        "„Datei;Größe;SHA-256“ oder „SHA-256  Datei“).",
+        "Unreadable manifest line (expected 'file', 'file;size', 'file;size;sha256' or "
+        "'sha256  file').",
+    ),
+    "manifest.empty": Rule(
+        "Das Manifest nennt keine Dateien.", "The manifest lists no files.",
+    ),
+    "manifest.member_missing": Rule(
+        "Das Manifest nennt die Datei {member}, sie liegt aber nicht im Eingangsordner. "
+        "Der Export wurde als Ganzes nicht übernommen.",
+        "The manifest lists {member}, which is not in the inbox; the export was refused "
+        "as a whole.",
+    ),
+    "file.truncated": Rule(
+        "Die Datei ist unvollständig: {actual} Bytes statt {expected} laut Manifest. "
+        "Der Export wurde als Ganzes nicht übernommen. Bitte erneut hochladen.",
+        "The file is truncated: {actual} bytes, the manifest says {expected}; the export was "
+        "refused as a whole.",
+    ),
+    "file.checksum": Rule(
+        "Die Prüfsumme (SHA-256) der Datei stimmt nicht mit dem Manifest überein: die Datei "
+        "wurde beschädigt oder verändert. Bitte erneut hochladen.",
+        "The file's SHA-256 differs from the manifest: damaged or changed in transit.",
+    ),
     # encoding
     "encoding.undecodable": Rule(
         "Zeichen nicht lesbar (Byte 0x{byte}): die Datei ist nicht in {encoding} gespeichert.",

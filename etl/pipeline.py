@@ -53,19 +53,23 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
     return [list(paths)]
 
 
-def check_export(paths: list[Path], mapping: Mapping) -> CheckResult:
+def check_export(paths: list[Path], mapping: Mapping,
+                 labels: dict[Path, str] | None = None) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
-    except OSError when a file cannot be opened."""
-    names = tuple(str(p) for p in paths)
-    roles, problems = _assign_roles(paths, mapping)
+    except OSError when a file cannot be opened. ``labels`` name files in findings (default:
+    their paths), e.g. a downloaded file by its name in the drop."""
+    labels = labels or {}
+    names = tuple(labels.get(p, str(p)) for p in paths)
+    roles, problems = _assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
     for role, path in roles.items():
         try:
             table, found = read_table(
-                path.read_bytes(), str(path), role, mapping.columns(role), mapping.dialect
+                path.read_bytes(), labels.get(path, str(path)), role, mapping.columns(role),
+                mapping.dialect
             )
         except RejectedFile as exc:
-            problems.append(_from_error(exc, str(path)))
+            problems.append(_from_error(exc, labels.get(path, str(path))))
             continue
         tables[role] = table
         problems.append(found)
@@ -79,7 +83,7 @@ def check_export(paths: list[Path], mapping: Mapping) -> CheckResult:
 
 
 def _assign_roles(
-    paths: list[Path], mapping: Mapping
+    paths: list[Path], mapping: Mapping, labels: dict[Path, str]
 ) -> tuple[dict[str, Path], list[pd.DataFrame]]:
     roles: dict[str, Path] = {}
     problems: list[pd.DataFrame] = []
@@ -94,11 +98,13 @@ def _assign_roles(
             roles[match[0]] = path
         else:
             expected = ", ".join(f"{r}: {s.pattern}" for r, s in mapping.files.items())
-            problems.append(findings.make("file.unassigned", file=str(path), line=None,
-                                          column=None, mapping=mapping.name, expected=expected))
+            problems.append(findings.make("file.unassigned", file=labels.get(path, str(path)),
+                                          line=None, column=None, mapping=mapping.name,
+                                          expected=expected))
     for role, spec in mapping.files.items():
         if role not in roles:
-            folder = str(Path(os.path.commonpath(paths))) if paths else "."
+            shown = [labels.get(p, str(p)) for p in paths]
+            folder = (os.path.commonpath(shown) or shown[0]) if shown else "."
             problems.append(findings.make("file.missing", file=folder,
                                           line=None, column=None, role=role,
                                           expected=spec.pattern))
@@ -153,9 +159,9 @@ _STAMP = re.compile(
 )
 
 
-def export_time_of(path: Path) -> datetime:
-    """When the ERP wrote the export: a date (and time) in the file name, else its mtime."""
-    match = _STAMP.search(path.name)
+def export_time(name: str, mtime: float) -> datetime:
+    """When the ERP wrote the export: a date (and time) in the file name, else the mtime."""
+    match = _STAMP.search(name)
     if match:
         parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
         try:
@@ -163,16 +169,19 @@ def export_time_of(path: Path) -> datetime:
                             parts["S"], tzinfo=UTC)
         except ValueError:
             pass
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return datetime.fromtimestamp(mtime, UTC)
 
 
-def file_record(path: Path) -> load.FileRecord:
+def file_record(path: Path, label: str | None = None) -> load.FileRecord:
+    """The ledger's record of a file; ``label`` is its name where it came from (e.g. the inbox
+    name of a downloaded file), default its path."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return load.FileRecord(str(path), digest.hexdigest(), path.stat().st_size,
-                           export_time_of(path))
+    info = path.stat()
+    return load.FileRecord(label or str(path), digest.hexdigest(), info.st_size,
+                           export_time(path.name, info.st_mtime))
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,7 @@ def import_export(
     clock: Clock = utc_now,
     dry_run: bool = False,
     override_reason: str | None = None,
+    labels: dict[Path, str] | None = None,
 ) -> ImportResult:
     """Check, diff, guard and load one export of source ``name`` in one transaction.
 
@@ -215,13 +225,14 @@ def import_export(
     """
     started = clock()
     run_id = new_run_id(started)
-    files = [file_record(p) for p in paths]
+    labels = labels or {}
+    files = [file_record(p, labels.get(p)) for p in paths]
     names = tuple(f.name for f in files)
     with engine.connect() as conn:
         done = load.applied_hashes(conn, name, [f.sha256 for f in files])
     if done and done >= {f.sha256 for f in files}:
         return ImportResult(run_id, name, "duplicate", names)
-    checked = check_export(paths, mapping)
+    checked = check_export(paths, mapping, labels)
     if not checked.ok or checked.entities is None:
         return ImportResult(run_id, name, "rejected", names, findings=checked.findings)
     export_time = max((f.export_time for f in files if f.export_time), default=None)
