@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -80,6 +81,13 @@ class LocalDrop:
     def _dir(self, folder: str) -> Path:
         return self.base / folder
 
+    @contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise SourceError(f"{self.label}: {what}: {exc}") from exc
+
     def list(self, folder: str) -> list[Entry]:
         path = self._dir(folder)
         try:
@@ -92,7 +100,7 @@ class LocalDrop:
         return [Entry(n, s.st_size, s.st_mtime) for n, s in found if stat.S_ISREG(s.st_mode)]
 
     def read_small(self, folder: str, name: str, limit: int = CHUNK) -> bytes:
-        with (self._dir(folder) / name).open("rb") as fh:
+        with self._io(f"reading {name}"), (self._dir(folder) / name).open("rb") as fh:
             return fh.read(limit)
 
     def fetch(self, folder: str, name: str, dest: Path,
@@ -101,7 +109,7 @@ class LocalDrop:
         tmp = dest.with_name(part_name(dest.name))
         digest = hashlib.sha256()
         done = 0
-        with src.open("rb") as fin, tmp.open("wb") as fout:
+        with self._io(f"copying {name}"), src.open("rb") as fin, tmp.open("wb") as fout:
             total = os.fstat(fin.fileno()).st_size
             while block := fin.read(CHUNK):
                 fout.write(block)
@@ -109,22 +117,24 @@ class LocalDrop:
                 done += len(block)
                 if progress:
                     progress(done, total)
-        info = src.stat()
+            info = os.fstat(fin.fileno())
         os.utime(tmp, (info.st_atime, info.st_mtime))
         tmp.replace(dest)
         return Fetched(dest, done, digest.hexdigest())
 
     def move(self, folder: str, name: str, target: str) -> str:
         into = self._dir(target)
-        into.mkdir(parents=True, exist_ok=True)
-        return self._place(self._dir(folder) / name, into, name)
+        with self._io(f"moving {name} to {target}"):
+            into.mkdir(parents=True, exist_ok=True)
+            return self._place(self._dir(folder) / name, into, name)
 
     def put(self, folder: str, name: str, data: bytes) -> str:
         into = self._dir(folder)
-        into.mkdir(parents=True, exist_ok=True)
-        tmp = into / part_name(name)
-        tmp.write_bytes(data)
-        return self._place(tmp, into, name)
+        with self._io(f"writing {name} to {folder}"):
+            into.mkdir(parents=True, exist_ok=True)
+            tmp = into / part_name(name)
+            tmp.write_bytes(data)
+            return self._place(tmp, into, name)
 
     @staticmethod
     def _place(src: Path, into: Path, name: str) -> str:

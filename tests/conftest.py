@@ -173,3 +173,28 @@ def dump(engine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
                 rows = conn.execute(sa.select(table)).all()
                 out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+# --- drops -----------------------------------------------------------------------------------
+def write_config(folder: Path, database_url: str, sources: dict, **top: object) -> Path:
+    """A config.yaml in ``folder`` using the repository's mappings; returns its path."""
+    data = {"mappings_dir": str(MAPPINGS), "work_dir": str(folder / "var"),
+            "database": {"url": database_url}, "sources": sources, **top}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """A real OpenSSH sshd on 127.0.0.1 (skipped where sshd is missing — never in CI)."""
+    from tests.sshd import Sshd, missing
+
+    why = missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"sshd is required in CI: {why}")
+        pytest.skip(why)
+    server = Sshd.start(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()

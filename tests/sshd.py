@@ -6,6 +6,7 @@ only, for the current user. ``Sshd.start(folder)`` returns a running server; ``s
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -34,7 +35,7 @@ def keygen(path: Path, kind: str = "ed25519", comment: str = "etl-test") -> Path
     args = [SSH_KEYGEN, "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(path)]
     if kind == "rsa":
         args[4:4] = ["-b", "3072"]
-    subprocess.run(args, check=True)  # noqa: S603
+    subprocess.run(args, check=True)
     return path
 
 
@@ -90,7 +91,7 @@ class Sshd:
     def run(self) -> None:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(self.config())],
             stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"),  # noqa: SIM115
         )
@@ -118,18 +119,22 @@ class Sshd:
     def sessions(self) -> list[int]:
         """Pids of the per-connection sshd processes (children of the listener)."""
         assert self.process is not None
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)],  # noqa: S603, S607
-                             capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
 
     def kill_sessions(self) -> int:
         """Kill every open connection's sshd process (the network drops mid-transfer)."""
         pids = self.sessions()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return len(pids)
 
     def stop(self) -> None:
