@@ -91,10 +91,9 @@ class Sshd:
     def run(self) -> None:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.config())],
-            stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"),  # noqa: SIM115
-        )
+        with open(self.folder / "sshd.log", "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config())],
+                                            stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
