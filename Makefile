@@ -11,26 +11,34 @@ $(BIN)/etl: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/etl
 
-# The main job on the embedded default (SQLite portal.db, config.yaml): import the November
-# exports of three clients, then Lindenhof's December export with its moves.
+# The main job on the embedded default (SQLite portal.db, config.yaml, local drops in drops/):
+# the ERPs of three clients drop their November exports, `etl run` picks them up; then
+# Lindenhof's December export with its moves, a guard refusal and an operator's override.
 demo: $(BIN)/etl
-	rm -f portal.db portal.db-wal portal.db-shm
+	rm -rf portal.db portal.db-wal portal.db-shm drops var
 	$(BIN)/etl db upgrade
-	$(BIN)/etl import sample_exports/sap-style/*.csv --source wasserturm
-	$(BIN)/etl import sample_exports/generic/portal_import_2026-11-01.csv --source rosenhoehe
-	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-11-01.csv --source lindenhof
-	@echo "# December: 4 of 14 contracts end, more than the guard's 10 % -> refused (exit 4):"
-	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-12-01.csv --source lindenhof; \
-		test $$? -eq 4
-	@echo "# The operator checked it (a month of moves) and overrides, with a reason:"
-	$(BIN)/etl import sample_exports/wodis-style/mieterliste_2026-12-01.csv --source lindenhof \
+	mkdir -p drops/lindenhof/inbox drops/wasserturm/inbox drops/rosenhoehe/inbox
+	@echo "# November: three ERPs drop their exports (SAP: six files + manifest; portal template: + marker)"
+	cp sample_exports/wodis-style/mieterliste_2026-11-01.csv drops/lindenhof/inbox/
+	cp sample_exports/sap-style/RE_* drops/wasserturm/inbox/
+	cp sample_exports/generic/portal_import_2026-11-01.csv drops/rosenhoehe/inbox/
+	touch drops/rosenhoehe/inbox/portal_import_2026-11-01.csv.done
+	$(BIN)/etl run
+	@echo "# December: 4 of 14 Lindenhof contracts end, more than the guard's 10 % -> refused (exit 4):"
+	cp sample_exports/wodis-style/mieterliste_2026-12-01.csv drops/lindenhof/inbox/
+	$(BIN)/etl run --source lindenhof; test $$? -eq 4
+	cat drops/lindenhof/error/mieterliste_2026-12-01.fehler.txt
+	@echo "# The operator checked it (a month of moves) and applies it, with a reason:"
+	$(BIN)/etl retry mieterliste_2026-12-01.csv --source lindenhof \
 		--force --reason "Umzugswelle Dezember geprüft"
 	$(BIN)/etl events --client wg-lindenhof --limit 30
 	$(BIN)/etl runs
-	@echo "# A damaged export is rejected (exit 4) with a German error report; nothing written:"
-	$(BIN)/etl import sample_exports/bad/wodis-style/excel_scientific_keys.csv \
-		--source lindenhof --report reports/excel_scientific_keys.fehler.csv; test $$? -eq 4
-	cat reports/excel_scientific_keys.fehler.csv
+	@echo "# A damaged export is rejected (exit 4): moved to error/ with a German report; nothing written:"
+	cp sample_exports/bad/wodis-style/excel_scientific_keys.csv \
+		drops/lindenhof/inbox/mieterliste_2026-12-02.csv
+	$(BIN)/etl run --source lindenhof; test $$? -eq 4
+	cat drops/lindenhof/error/mieterliste_2026-12-02.fehler.csv
+	find drops -type f | sort
 
 test: $(BIN)/etl
 	$(BIN)/ruff check etl schemas tests bench
@@ -39,6 +47,7 @@ test: $(BIN)/etl
 bench: $(BIN)/etl
 	$(BIN)/python -m bench.bench_validate
 	$(BIN)/python -m bench.bench_load
+	$(BIN)/python -m bench.bench_sftp
 
 clean:
-	rm -rf $(VENV) reports portal.db portal.db-wal portal.db-shm
+	rm -rf $(VENV) reports drops var portal.db portal.db-wal portal.db-shm

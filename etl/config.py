@@ -318,7 +318,8 @@ class SftpConfig(_Model):
     backoff_seconds: float = Field(2, ge=0)
     read_size: int = Field(261_120, ge=4096, le=1 << 20,
                            description="bytes per SFTP read request (OpenSSH serves up to 255 KiB)")
-    concurrent_requests: int = Field(64, ge=1, le=1024)
+    concurrent_requests: int = Field(32, ge=1, le=256,
+                                     description="SFTP read requests in flight")
 
     @model_validator(mode="after")
     def _auth(self) -> SftpConfig:

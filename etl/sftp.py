@@ -6,7 +6,7 @@
 - Key (Ed25519, ECDSA, RSA) or password authentication; secrets from the environment or a file.
 - Connect, handshake and read timeouts; every operation is retried with exponential backoff when
   the connection fails or drops (it reconnects), never when the server answers "no".
-- Downloads are pipelined: up to ``concurrent_requests`` reads of ``read_size`` bytes in
+- Downloads are pipelined: up to ``concurrent_requests`` (32) reads of ``read_size`` bytes in
   flight, over a 64 MiB channel window with 256 KiB packets.
 """
 

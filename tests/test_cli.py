@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -178,3 +179,52 @@ def test_password_in_config_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["runs", "-c", str(cfg)])
     assert result.exit_code == 3
     assert "password" in result.output and "geheim" not in result.output
+
+
+def test_drop_and_schedule_settings_are_checked_all_at_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "mappings_dir": str(ROOT / "mappings"),
+        "timezone": "Europe/Atlantis",
+        "sources": {
+            "wasserturm": {"client": "w", "mapping": "sap-style", "schedule": "0 3 * *",
+                           "drop": {"path": "d"}},
+            "lindenhof": {"client": "l", "mapping": "wodis-style", "schedule": "61 * * * *",
+                          "drop": {"manifest": "*.mf", "marker": "done"}},
+            "havel": {"client": "h", "mapping": "wodis-style",
+                      "drop": {"sftp": {"host": "sftp.example", "user": "erp",
+                                        "host_key_fingerprint": "MD5:12:34"}}},
+        }}), encoding="utf-8")
+    result = runner.invoke(app, ["run", "-c", str(cfg)])
+    assert result.exit_code == 3
+    for expected in ("Europe/Atlantis", "needs 5 fields", "61", "marker",
+                     "host_key_fingerprint"):
+        assert expected in result.output, expected
+    cfg.write_text(yaml.safe_dump({
+        "mappings_dir": str(ROOT / "mappings"),
+        "sources": {"wasserturm": {"client": "w", "mapping": "sap-style", "drop": {}},
+                    "lindenhof": {"client": "l", "mapping": "wodis-style",
+                                  "drop": {"manifest": "*.mf"}}}}), encoding="utf-8")
+    result = runner.invoke(app, ["run", "-c", str(cfg)])
+    assert result.exit_code == 3
+    assert "sources.wasserturm.drop.manifest: mapping 'sap-style' has several files" in \
+        result.output
+    assert "sources.lindenhof.drop.manifest: only for multi-file mappings" in result.output
+    cfg.write_text(yaml.safe_dump({"sources": {"havel": {
+        "client": "h", "mapping": "wodis-style",
+        "drop": {"sftp": {"host": "sftp.example", "user": "erp"}}}}}), encoding="utf-8")
+    result = runner.invoke(app, ["run", "-c", str(cfg)])
+    assert result.exit_code == 3
+    assert "sources.havel.drop.sftp: Value error, needs key_file, password_env or " \
+        "password_file" in result.output
+
+
+def test_run_without_a_drop_and_schedule_without_schedules_explain(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    runner.invoke(app, ["db", "upgrade", "-c", str(cfg)])
+    result = runner.invoke(app, ["run", "-s", "lindenhof", "-c", str(cfg)])
+    assert result.exit_code == 3 and "has no drop" in result.output
+    result = runner.invoke(app, ["schedule", "-c", str(cfg)])
+    assert result.exit_code == 3 and "no source has both a drop and a schedule" in result.output
+    result = runner.invoke(app, ["run", "-c", str(cfg)])  # no source has a drop: nothing to do
+    assert result.exit_code == 0
