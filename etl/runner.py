@@ -16,8 +16,9 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from etl import findings, locks, pickup, report
-from etl.config import AppConfig, Mapping, SourceConfig, load_mapping
+from etl.config import AppConfig, DropConfig, Mapping, SourceConfig, load_mapping
 from etl.drops import Drop, LocalDrop, Progress
 from etl.errors import ConfigError, EtlError, LoadError, SourceError
 from etl.pipeline import Clock, ImportResult, import_export, new_run_id, utc_now
@@ -66,6 +67,18 @@ class SourcePass:
         return max(codes)
 
 
+@dataclass(frozen=True)
+class _Session:
+    """A source during a pass: its configuration, open drop and staging folder."""
+
+    name: str
+    src: SourceConfig
+    dcfg: DropConfig
+    mapping: Mapping
+    drop: Drop
+    staging: Path
+
+
 def open_drop(cfg: AppConfig, name: str, src: SourceConfig) -> Drop:
     if src.drop is None:
         raise ConfigError(f"source {name!r} has no drop in the configuration")
@@ -93,8 +106,9 @@ class Runner:
         with ThreadPoolExecutor(workers, thread_name_prefix="source") as pool:
             return list(pool.map(self.run, names))
 
-    def run(self, name: str, *, override_reason: str | None = None) -> SourcePass:
-        """One pass over source ``name``: take every complete export in its inbox."""
+    @contextmanager
+    def _session(self, name: str) -> Iterator[_Session | None]:
+        """The source's lock, an open drop and an empty staging folder; None when busy."""
         src = self.cfg.source(name)
         if src.drop is None:
             raise ConfigError(f"source {name!r} has no drop in the configuration")
@@ -102,76 +116,77 @@ class Runner:
         with locks.source_lock(self.engine, self.cfg.work_dir, name) as held:
             if not held:
                 log.info("source %s: another run holds its lock; skipped", name)
-                return SourcePass(name, busy=True)
+                yield None
+                return
             staging = self.cfg.work_dir / "staging" / name
             shutil.rmtree(staging, ignore_errors=True)  # left by a run that died
             staging.mkdir(parents=True, exist_ok=True)
-            outcome = SourcePass(name)
             drop = open_drop(self.cfg, name, src)
             try:
-                found = self._scan(drop, src, mapping)
+                yield _Session(name, src, src.drop, mapping, drop, staging)
+            finally:
+                drop.close()
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def run(self, name: str) -> SourcePass:
+        """One pass over source ``name``: take every complete export in its inbox, oldest
+        first. Failures of the drop, the database or the configuration end up in the result."""
+        outcome = SourcePass(name)
+        try:
+            with self._session(name) as session:
+                if session is None:
+                    return SourcePass(name, busy=True)
+                found = self._scan(session)
                 outcome.waiting = found.waiting
                 for pending in found.ready:
                     if self.stop.is_set():
                         log.info("source %s: stopping; %s stays for the next pass", name,
                                  pending.key)
                         break
-                    done = self._take(drop, name, src, mapping, pending, staging,
-                                      src.drop.inbox, override_reason)
+                    done = self._take(session, pending, session.dcfg.inbox, None)
                     outcome.outcomes.append(done)
                     if done.error is not None:
                         break  # the drop or the database failed: the rest waits
-            except SourceError as exc:
-                log.error("source %s: %s", name, exc)
-                outcome.error = exc
-            finally:
-                drop.close()
-                shutil.rmtree(staging, ignore_errors=True)
-            return outcome
+        except EtlError as exc:
+            log.error("source %s: %s", name, exc)
+            outcome.error = exc
+        return outcome
 
     def retry(self, name: str, key: str, *, override_reason: str | None = None) -> SourcePass:
         """Take the export ``key`` (a file, or a set's manifest) out of the error folder again,
         e.g. a guard refusal an operator overrides; its old reports move along with it."""
-        src = self.cfg.source(name)
-        if src.drop is None:
-            raise ConfigError(f"source {name!r} has no drop in the configuration")
-        mapping = load_mapping(src.mapping, self.cfg.mappings_dir)
-        dcfg = src.drop
-        multi = len(mapping.files) > 1
-        literal = glob.escape(key)
-        exact = dcfg.model_copy(update={"marker": None, "settle_seconds": 0, "pattern": literal,
-                                        "manifest": literal if multi else None})
-        with locks.source_lock(self.engine, self.cfg.work_dir, name) as held:
-            if not held:
-                return SourcePass(name, busy=True)
-            staging = self.cfg.work_dir / "staging" / name
-            staging.mkdir(parents=True, exist_ok=True)
-            outcome = SourcePass(name)
-            drop = open_drop(self.cfg, name, src)
-            try:
+        outcome = SourcePass(name)
+        try:
+            with self._session(name) as session:
+                if session is None:
+                    return SourcePass(name, busy=True)
+                dcfg, drop = session.dcfg, session.drop
+                multi = len(session.mapping.files) > 1
+                literal = glob.escape(key)
+                exact = dcfg.model_copy(update={"marker": None, "settle_seconds": 0,
+                                                "pattern": literal,
+                                                "manifest": literal if multi else None})
                 entries = drop.list(dcfg.error)
                 found = pickup.scan(entries, entries, exact, literal, multi,
                                     lambda n: drop.read_small(dcfg.error, n))
                 if not found.ready:
                     raise SourceError(f"{key} is not in the error folder {dcfg.error!r} of "
                                       f"{drop.label}")
-                pending = found.ready[0]
                 stem = PurePosixPath(key).stem
+                present = {e.name for e in entries}
                 reports = tuple(n for n in (f"{stem}.fehler.csv", f"{stem}.fehler.txt")
-                                if n in {e.name for e in entries})
-                pending = replace(pending, companions=(*pending.companions, *reports))
-                outcome.outcomes.append(self._take(drop, name, src, mapping, pending, staging,
-                                                   dcfg.error, override_reason))
-            except SourceError as exc:
-                outcome.error = exc
-            finally:
-                drop.close()
-                shutil.rmtree(staging, ignore_errors=True)
-            return outcome
+                                if n in present)
+                pending = replace(found.ready[0],
+                                  companions=(*found.ready[0].companions, *reports))
+                outcome.outcomes.append(self._take(session, pending, dcfg.error,
+                                                   override_reason))
+        except EtlError as exc:
+            log.error("source %s: %s", name, exc)
+            outcome.error = exc
+        return outcome
 
-    def _scan(self, drop: Drop, src: SourceConfig, mapping: Mapping) -> pickup.Scan:
-        dcfg = src.drop
-        assert dcfg is not None
+    def _scan(self, session: _Session) -> pickup.Scan:
+        dcfg, drop, mapping = session.dcfg, session.drop, session.mapping
         multi = len(mapping.files) > 1
         pattern = dcfg.pattern or ("*" if multi else next(iter(mapping.files.values())).pattern)
 
@@ -187,14 +202,13 @@ class Runner:
             return pickup.Scan([], [])
         return pickup.scan(first, drop.list(dcfg.inbox), dcfg, pattern, multi, read)
 
-    def _take(self, drop: Drop, name: str, src: SourceConfig, mapping: Mapping,
-              pending: pickup.Pending, staging: Path, folder: str,
+    def _take(self, session: _Session, pending: pickup.Pending, folder: str,
               override_reason: str | None) -> Outcome:
+        name = session.name
         log.info("source %s: taking %s (%d file(s))", name, pending.key, len(pending.members))
-        work = Path(tempfile.mkdtemp(dir=staging))
+        work = Path(tempfile.mkdtemp(dir=session.staging))
         try:
-            result = self._import(drop, name, src, mapping, pending, work, folder,
-                                   override_reason)
+            result = self._import(session, pending, work, folder, override_reason)
         except (SourceError, LoadError) as exc:
             log.error("source %s: %s stays in %s: %s", name, pending.key, folder, exc)
             return Outcome(pending.key, "failed", error=exc)
@@ -203,7 +217,7 @@ class Runner:
         log.info("source %s: %s %s (run %s)", name, pending.key, result.status.upper(),
                  result.run_id)
         try:
-            settled = self._settle(drop, name, src, pending, result, folder)
+            settled = self._settle(session, pending, result, folder)
         except SourceError as exc:
             log.error("source %s: %s was %s but could not be moved out of %s (the next pass "
                       "does it; it is never applied twice): %s", name, pending.key,
@@ -211,9 +225,9 @@ class Runner:
             return Outcome(pending.key, result.status, result.run_id, None, exc, result)
         return Outcome(pending.key, result.status, result.run_id, settled, None, result)
 
-    def _import(self, drop: Drop, name: str, src: SourceConfig, mapping: Mapping,
-                pending: pickup.Pending, work: Path, folder: str,
+    def _import(self, session: _Session, pending: pickup.Pending, work: Path, folder: str,
                 override_reason: str | None) -> ImportResult:
+        name, src, drop = session.name, session.src, session.drop
         problems = [pending.problems]
         labels: dict[Path, str] = {}
         if pending.problems.empty:
@@ -232,14 +246,13 @@ class Runner:
             return ImportResult(new_run_id(self.clock()), name, "rejected",
                                 tuple(m.name for m in pending.members), findings=found)
         with self._writer if self.engine.dialect.name == "sqlite" else nullcontext():
-            return import_export(list(labels), name, src, mapping, self.engine,
+            return import_export(list(labels), name, src, session.mapping, self.engine,
                                  clock=self.clock, override_reason=override_reason,
                                  labels=labels)
 
-    def _settle(self, drop: Drop, name: str, src: SourceConfig, pending: pickup.Pending,
-                result: ImportResult, folder: str) -> str:
-        dcfg = src.drop
-        assert dcfg is not None
+    def _settle(self, session: _Session, pending: pickup.Pending, result: ImportResult,
+                folder: str) -> str:
+        name, src, dcfg, drop = session.name, session.src, session.dcfg, session.drop
         if result.status in SETTLED:
             day = self.clock().astimezone(ZoneInfo(self.cfg.timezone))
             target = str(PurePosixPath(dcfg.archive) / f"{day:%Y/%m/%d}")

@@ -58,7 +58,7 @@ def test_exports_are_applied_oldest_first_and_archived(setup, engine) -> None:
     runner, drop = setup()
     shutil.copy(DEC, drop / "inbox")
     shutil.copy(NOV, drop / "inbox")
-    done = runner.run("lindenhof", override_reason=None)
+    done = runner.run("lindenhof")
     assert [(o.key, o.status) for o in done.outcomes] == [
         ("mieterliste_2026-11-01.csv", "applied"), ("mieterliste_2026-12-01.csv", "refused")]
     assert done.exit_code == 4

@@ -38,7 +38,8 @@ def fingerprint(server: Sshd) -> str:
 
 
 def make_config(tmp_path: Path, database_url: str, server: Sshd, *, trusted: bool = True,
-                key: Path | None = None, **extra: object) -> tuple[Path, Path]:
+                key: Path | None = None, auth: dict | None = None, marker: str | None = None,
+                **extra: object) -> tuple[Path, Path]:
     """config.yaml with an SFTP drop on ``server``; returns (config path, server-side folder)."""
     remote = tmp_path / "server"
     (remote / "inbox").mkdir(parents=True, exist_ok=True)
@@ -46,8 +47,9 @@ def make_config(tmp_path: Path, database_url: str, server: Sshd, *, trusted: boo
     if trusted:
         known.write_text(host_line(server))
     drop = {"path": str(remote), "settle_seconds": extra.pop("settle_seconds", 0),
+            "marker": marker,
             "sftp": {"host": "127.0.0.1", "port": server.port, "user": server.user,
-                     "key_file": str(key or server.client_keys["ed25519"]),
+                     **(auth or {"key_file": str(key or server.client_keys["ed25519"])}),
                      "known_hosts": str(known), "retries": 3, "backoff_seconds": 0.1,
                      "connect_timeout": 5, "read_timeout": 10, **extra}}
     sources = {"lindenhof": {"client": "wg-lindenhof", "mapping": "wodis-style", "drop": drop}}
@@ -160,6 +162,33 @@ def test_a_wrong_client_key_is_refused(sshd, tmp_path, database_url, engine) -> 
     assert isinstance(done.error, AuthRefused) and done.exit_code == 5
     assert f"refused user {sshd.user!r}" in str(done.error)
     assert applied(engine) == [] and tree(remote) == {"inbox/mieterliste_2026-11-01.csv"}
+
+
+def test_a_password_login_is_taken_from_the_environment_and_a_refusal_is_clear(
+        sshd, tmp_path, database_url, engine, monkeypatch) -> None:
+    monkeypatch.setenv("DROP_PASSWORD", "nicht-geheim-genug")
+    config, remote = make_config(tmp_path, database_url, sshd,
+                                 auth={"password_env": "DROP_PASSWORD"})
+    assert "nicht-geheim" not in config.read_text()
+    shutil.copy(NOV, remote / "inbox")
+    done = runner_for(config, engine).run("lindenhof")  # this sshd allows keys only
+    assert isinstance(done.error, AuthRefused) and "(password)" in str(done.error)
+    assert "nicht-geheim" not in str(done.error)
+    monkeypatch.delenv("DROP_PASSWORD")
+    done = runner_for(config, engine).run("lindenhof")
+    assert done.exit_code == 3 and "DROP_PASSWORD is not set" in str(done.error)
+    assert applied(engine) == []
+
+
+def test_marker_mode_over_sftp(sshd, tmp_path, database_url, engine) -> None:
+    config, remote = make_config(tmp_path, database_url, sshd, marker=".done")
+    shutil.copy(NOV, remote / "inbox")
+    runner = runner_for(config, engine)
+    assert runner.run("lindenhof").waiting == ["mieterliste_2026-11-01.csv"]
+    (remote / "inbox" / "mieterliste_2026-11-01.csv.done").touch()
+    assert [o.status for o in runner.run("lindenhof").outcomes] == ["applied"]
+    assert tree(remote) == {"archive/mieterliste_2026-11-01.csv",
+                            "archive/mieterliste_2026-11-01.csv.done"}
 
 
 def test_a_connection_dropped_mid_download_is_retried_without_partial_import(
