@@ -24,6 +24,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -129,6 +130,20 @@ snapshots = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False),
     Column("counts", Text, nullable=False),  # JSON: rows per entity in the accepted export
     Column("digest", String(64), nullable=False),  # content fingerprint (etl.diff.digest)
+)
+
+# The client's state as the diff reads it (keys, row hashes, active flags and what moves need),
+# one zstd-compressed Arrow IPC stream per entity, written in the same transaction as the rows
+# it describes: reading a client's state costs one row per entity, not one per stored row.
+states = Table(
+    "etl_state",
+    metadata,
+    Column("client", KEY, primary_key=True),
+    Column("entity", String(20), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("columns", Text, nullable=False),  # comma-separated field names in the stream
+    Column("data", LargeBinary, nullable=False),
 )
 
 events = Table(

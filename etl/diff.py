@@ -141,6 +141,21 @@ def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -
     return Comparison(prepared, state, joins)
 
 
+def next_state(comparison: Comparison, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """The client's state once the export is applied: every row of the export, active, and
+    every stored row it lacks, inactive (ended now or before) — what the tables will hold."""
+    out = {}
+    for name in ENTITIES:
+        cols = [*fields[name], "row_hash"]
+        j = comparison.joins[name]
+        gone = j.loc[j["_new"] < 0, "_old"].to_numpy(np.int64)
+        out[name] = pd.concat([
+            comparison.prepared[name][cols].assign(active=True),
+            comparison.state[name].iloc[gone][cols].assign(active=False),
+        ], ignore_index=True)
+    return out
+
+
 def changes(comparison: Comparison, old_rows: dict[str, pd.DataFrame],
             options: DiffOptions) -> ChangeSet:
     """The change set, given the stored values (canonical) of ``comparison.needed()``."""
@@ -185,7 +200,7 @@ def changes(comparison: Comparison, old_rows: dict[str, pd.DataFrame],
         first = pd.DataFrame({"entity": list(ENTITIES), "entity_key": "*",
                               "event": "initial_import"})
         return ChangeSet(upserts, ended, first.reindex(columns=EVENT_COLUMNS), counts)
-    residents = _resident_events(state, prepared, options)
+    residents = _resident_events(*_touched(state, prepared, comparison.joins), options)
     events.append(residents)
     all_events = pd.concat([pd.DataFrame(columns=EVENT_COLUMNS), *(e for e in events if len(e))],
                            ignore_index=True)
@@ -239,6 +254,30 @@ def _change_events(
         if withdrawn.any():
             out.append(_events(entity, "tenancy_changed", keys[withdrawn], fields="end_date"))
     return out
+
+
+def _touched(
+    old: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], joins: dict[str, pd.DataFrame]
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Both sides cut down to the people whose memberships came or went, with all of their
+    memberships and those memberships' tenancies and units: nobody else can have moved, and
+    every decision below is made per person."""
+    j = joins["membership"]
+    arrived = new["membership"]["person_id"].iloc[
+        j.loc[j["added"] | j["reactivated"], "_new"].to_numpy(np.int64)]
+    left = old["membership"]["person_id"].iloc[j.loc[j["vanished"], "_old"].to_numpy(np.int64)]
+    people = textops.value_set(pd.concat([arrived, left]).drop_duplicates())
+
+    def cut(side: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        members = side["membership"][textops.is_in(side["membership"]["person_id"], people)]
+        tenancies = side["tenancy"][textops.is_in(side["tenancy"]["tenancy_id"],
+                                                  textops.value_set(members["tenancy_id"]))]
+        units = side["unit"][textops.is_in(side["unit"]["unit_id"],
+                                           textops.value_set(tenancies["unit_id"].dropna()))]
+        persons = side["person"][textops.is_in(side["person"]["person_id"], people)]
+        return {"membership": members, "tenancy": tenancies, "unit": units, "person": persons}
+
+    return cut(old), cut(new)
 
 
 def _resident_events(

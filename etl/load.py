@@ -96,16 +96,65 @@ def read_state(
     conn: Connection, client: str, fields: dict[str, list[str]]
 ) -> dict[str, pd.DataFrame]:
     """Every stored row of the client (active and ended): the given fields (canonical),
-    row_hash and active."""
+    row_hash and active — from the client's stored state (etl_state) when it holds these
+    fields, else from the entity tables."""
+    return _stored_state(conn, client, fields) or _table_state(conn, client, fields)
+
+
+def _stored_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame] | None:
+    s = db.states
+    rows = conn.execute(select(s.c.entity, s.c.columns, s.c.data)
+                        .where(s.c.client == client)).all()
+    if {r.entity for r in rows} != set(ENTITIES):
+        return None
+    state = {}
+    for r in rows:
+        need = fields[r.entity]
+        if not set(need) <= set(r.columns.split(",")):
+            return None  # written for other options (e.g. person details for possible moves)
+        table = pa.ipc.open_stream(r.data).read_all()
+        frame = table.select([*need, "row_hash", "active"]).to_pandas()
+        state[r.entity] = _with_bookkeeping(canonical(frame, r.entity, only_present=True), frame)
+    return state
+
+
+def _with_bookkeeping(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    out["row_hash"] = frame["row_hash"].astype("int64")
+    out["active"] = frame["active"].astype(bool)
+    return out
+
+
+def write_state(conn: Connection, client: str, run_id: str,
+                state: dict[str, pd.DataFrame]) -> None:
+    """Replace the client's stored state (``etl.diff.next_state``), in the caller's
+    transaction."""
+    s = db.states
+    conn.execute(s.delete().where(s.c.client == client))
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    records = []
+    for entity, frame in state.items():
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+            writer.write_table(table)
+        fields = [c for c in frame.columns if c not in ("row_hash", "active")]
+        records.append({"client": client, "entity": entity, "run_id": run_id,
+                        "rows": len(frame), "columns": ",".join(fields),
+                        "data": sink.getvalue().to_pybytes()})
+    conn.execute(insert(s), records)
+
+
+def _table_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame]:
     state = {}
     for name, table in db.ENTITY_TABLES.items():
         cols = [table.c[f] for f in fields[name]] + [table.c.row_hash, table.c.active]
         frame = _query(conn, select(*cols).where(table.c.client == client),
                        [*fields[name], "row_hash", "active"])
-        out = canonical(frame, name, only_present=True)
-        out["row_hash"] = frame["row_hash"].astype("int64")
-        out["active"] = frame["active"].astype(bool)
-        state[name] = out
+        state[name] = _with_bookkeeping(canonical(frame, name, only_present=True), frame)
     return state
 
 
@@ -190,8 +239,10 @@ def apply(
     now: datetime,
     status: str,
     digest: str,
+    state: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Write the change set and its bookkeeping on ``conn`` (inside the caller's transaction).
+    """Write the change set, its bookkeeping and (when given) the client's new state on
+    ``conn`` (inside the caller's transaction).
 
     Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
     applied the same file first.
@@ -212,6 +263,8 @@ def apply(
             for r in records.to_dict("records")
         ])
     record_run(conn, run, files, now, status, changes.summary(), None)
+    if state is not None:
+        write_state(conn, run.client, run.run_id, state)
     snapshot = {
         "source": run.source, "client": run.client, "run_id": run.run_id,
         "export_time": run.export_time, "applied_at": now, "counts": json.dumps(changes.counts),

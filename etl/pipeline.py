@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from etl import findings, guard, load
 from etl.config import Mapping, SourceConfig
-from etl.diff import DiffOptions, compare, digest, prepare, state_fields
+from etl.diff import DiffOptions, compare, digest, next_state, prepare, state_fields
 from etl.diff import changes as diff_changes
 from etl.errors import Location, RejectedFile
 from etl.mapping import map_entities
@@ -244,11 +244,13 @@ def import_export(
     try:
         with load.transaction(engine, name) as conn:
             last = load.last_snapshot(conn, name)
+            after = None
             if last and last.digest == content and last.client == source.client and not dry_run:
                 # the same content as the last accepted export: nothing to compare or write
                 changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
             else:
-                state = load.read_state(conn, source.client, state_fields(options))
+                fields = state_fields(options)
+                state = load.read_state(conn, source.client, fields)
                 comparison = compare(state, prepared)
                 stored = load.read_rows(conn, source.client, comparison.needed())
                 changes = diff_changes(comparison, stored, options)
@@ -259,9 +261,11 @@ def import_export(
             if not verdict.ok or dry_run:
                 raise _Rollback
             status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
+            if changes.rows_to_write:
+                after = next_state(comparison, fields)
             run = load.RunRecord(run_id, name, source.client, started, export_time,
                                  verdict.label, verdict.override_reason)
-            load.apply(conn, changes, run, files, clock(), status, content)
+            load.apply(conn, changes, run, files, clock(), status, content, after)
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
     except load.AlreadyApplied:
