@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl import textops
 from etl.models import ENTITIES, ChangeSet, Entities, Kind
@@ -118,27 +120,48 @@ class Comparison:
 
 
 def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -> Comparison:
-    """Classify every row on a narrow join of keys and hashes: added, vanished (ended),
-    reactivated, or hash differs (maybe changed)."""
+    """Classify every row on keys and hashes alone: added, vanished (ended), reactivated, or
+    hash differs (maybe changed). Keys are matched with Arrow's hash kernel (``index_in``);
+    stored keys are unique (primary keys)."""
     joins = {}
     for name, entity in ENTITIES.items():
-        key = list(entity.key)
         cur, before = prepared[name], state[name]
-        m = cur[[*key, "row_hash"]].assign(_new=np.arange(len(cur))).merge(
-            before[[*key, "row_hash", "active"]].assign(_old=np.arange(len(before))),
-            on=key, how="outer", suffixes=("", "_old"),
-        )
-        has_new, has_old = m["_new"].notna(), m["_old"].notna()
-        was_active = m["active"].astype("boolean").fillna(False).astype(bool)
+        at_old = pc.fill_null(pc.index_in(_key_array(cur, entity.key),
+                                          value_set=_key_array(before, entity.key)), -1)
+        at_old = at_old.to_numpy().astype(np.int64)
+        matched = at_old >= 0
+        seen = np.zeros(len(before), dtype=bool)
+        seen[at_old[matched]] = True
+        only_old = np.flatnonzero(~seen)
+        active = before["active"].to_numpy(bool)
+        old_hash = before["row_hash"].to_numpy(np.int64)
+        was_active = np.zeros(len(cur), dtype=bool)
+        was_active[matched] = active[at_old[matched]]
+        same_hash = np.zeros(len(cur), dtype=bool)
+        same_hash[matched] = old_hash[at_old[matched]] == cur["row_hash"].to_numpy(np.int64)[
+            matched]
+        none = np.zeros(len(only_old), dtype=bool)
         joins[name] = pd.DataFrame({
-            "_new": m["_new"].fillna(-1).astype(np.int64),
-            "_old": m["_old"].fillna(-1).astype(np.int64),
-            "added": has_new & ~has_old,
-            "vanished": ~has_new & was_active,
-            "reactivated": has_new & has_old & ~was_active,
-            "differs": has_new & was_active & (m["row_hash"] != m["row_hash_old"]),
+            "_new": np.concatenate([np.arange(len(cur), dtype=np.int64),
+                                    np.full(len(only_old), -1, np.int64)]),
+            "_old": np.concatenate([at_old, only_old]),
+            "added": np.concatenate([~matched, none]),
+            "vanished": np.concatenate([np.zeros(len(cur), bool), active[only_old]]),
+            "reactivated": np.concatenate([matched & ~was_active, none]),
+            "differs": np.concatenate([matched & was_active & ~same_hash, none]),
         })
     return Comparison(prepared, state, joins)
+
+
+_KEY_SEPARATOR = pa.scalar("\x1f", pa.large_string())  # ASCII unit separator: never in a key
+
+
+def _key_array(frame: pd.DataFrame, key: tuple[str, ...]) -> pa.Array | pa.ChunkedArray:
+    """The (composite) key of every row as one Arrow string array."""
+    parts = [textops.arrow(frame[k]) for k in key]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
 
 
 def next_state(comparison: Comparison, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:

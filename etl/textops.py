@@ -24,7 +24,8 @@ def check_pattern(pattern: str) -> None:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
 
 
-def _arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+def arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow large strings (missing values: null)."""
     return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
@@ -35,7 +36,7 @@ def _mask(result: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
 
 def contains(values: pd.Series, pattern: str) -> pd.Series:
     """Boolean mask: the pattern matches somewhere in the value (missing values: False)."""
-    return _mask(pc.match_substring_regex(_arrow(values), pattern), values.index)
+    return _mask(pc.match_substring_regex(arrow(values), pattern), values.index)
 
 
 def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
@@ -45,21 +46,21 @@ def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
 
 def replace(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
     """Every match of the pattern replaced."""
-    out = pc.replace_substring_regex(_arrow(values), pattern, replacement)
+    out = pc.replace_substring_regex(arrow(values), pattern, replacement)
     return pd.Series(out, dtype="str", index=values.index)
 
 
 def join(columns: list[pd.Series], separator: str) -> pd.Series:
     """The columns' values of each row joined into one string."""
     sep = pa.scalar(separator, pa.large_string())
-    out = pc.binary_join_element_wise(*(_arrow(c) for c in columns), sep)
+    out = pc.binary_join_element_wise(*(arrow(c) for c in columns), sep)
     return pd.Series(out, dtype="str", index=columns[0].index)
 
 
 def split_first(values: pd.Series, separator: str) -> pd.DataFrame:
     """``first``: the text before the first match of ``separator``; ``rest``: the other parts
     joined by ', ' ("" when there are none)."""
-    parts = pc.split_pattern_regex(_arrow(values), separator)
+    parts = pc.split_pattern_regex(arrow(values), separator)
     first = pc.utf8_trim_whitespace(pc.list_element(parts, 0))
     rest = pc.binary_join(pc.list_slice(parts, 1), pa.scalar(", ", pa.large_string()))
     return pd.DataFrame({"first": pd.Series(first, dtype="str", index=values.index),
@@ -69,33 +70,33 @@ def split_first(values: pd.Series, separator: str) -> pd.DataFrame:
 def all_distinct(columns: list[pd.Series]) -> bool:
     """Whether no two rows share the same values in these columns (Arrow's hash count)."""
     if len(columns) == 1:
-        return pc.count_distinct(_arrow(columns[0]), mode="all").as_py() == len(columns[0])
-    table = pa.table({f"k{i}": _arrow(c) for i, c in enumerate(columns)})
+        return pc.count_distinct(arrow(columns[0]), mode="all").as_py() == len(columns[0])
+    table = pa.table({f"k{i}": arrow(c) for i, c in enumerate(columns)})
     groups = table.group_by(table.column_names).aggregate([])
     return groups.num_rows == len(columns[0])
 
 
 def trim(values: pd.Series) -> pd.Series:
     """Leading and trailing Unicode whitespace removed (non-breaking spaces included)."""
-    return pd.Series(pc.utf8_trim_whitespace(_arrow(values)), dtype="str", index=values.index)
+    return pd.Series(pc.utf8_trim_whitespace(arrow(values)), dtype="str", index=values.index)
 
 
 def replace_literal(values: pd.Series, old: str, new: str) -> pd.Series:
     """Every occurrence of ``old`` replaced by ``new`` (no regular expression)."""
-    out = pc.replace_substring(_arrow(values), old, new)
+    out = pc.replace_substring(arrow(values), old, new)
     return pd.Series(out, dtype="str", index=values.index)
 
 
 def empty_to_na(values: pd.Series) -> pd.Series:
     """Empty strings become missing values."""
-    arr = _arrow(values)
+    arr = arrow(values)
     out = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.large_string()), arr)
     return pd.Series(out, dtype="str", index=values.index)
 
 
 def extract(values: pd.Series, pattern: str, groups: list[str]) -> pd.DataFrame:
     """The named groups of the pattern as columns; rows that do not match get NA in every group."""
-    matched = pc.extract_regex(_arrow(values), pattern)
+    matched = pc.extract_regex(arrow(values), pattern)
     valid = _mask(matched.is_valid(), values.index).to_numpy()
     return pd.DataFrame({
         g: pd.Series(pc.struct_field(matched, g), dtype="str", index=values.index).where(valid)
@@ -105,7 +106,7 @@ def extract(values: pd.Series, pattern: str, groups: list[str]) -> pd.DataFrame:
 
 def is_in(values: pd.Series, allowed: pa.Array) -> pd.Series:
     """``Series.isin`` through Arrow's hash kernel (pandas loops in Python for Arrow strings)."""
-    return _mask(pc.is_in(_arrow(values), value_set=allowed), values.index)
+    return _mask(pc.is_in(arrow(values), value_set=allowed), values.index)
 
 
 def value_set(values: object) -> pa.Array:
@@ -124,7 +125,7 @@ def per_distinct(values: pd.Series, compute: Callable[[pd.Series], Result]) -> R
     on the dictionary of distinct values. ``compute`` gets a Series with a 0..k-1 index and
     returns a Series or DataFrame of the same length. Missing values count as "".
     """
-    arr = _arrow(values)
+    arr = arrow(values)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     encoded = pc.dictionary_encode(pc.fill_null(arr, ""))
