@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import textops
@@ -126,8 +125,10 @@ def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -
     joins = {}
     for name, entity in ENTITIES.items():
         cur, before = prepared[name], state[name]
-        at_old = pc.fill_null(pc.index_in(_key_array(cur, entity.key),
-                                          value_set=_key_array(before, entity.key)), -1)
+        keys = list(entity.key)
+        at_old = pc.fill_null(pc.index_in(textops.composite([cur[k] for k in keys]),
+                                          value_set=textops.composite([before[k] for k in keys])),
+                              -1)
         at_old = at_old.to_numpy().astype(np.int64)
         matched = at_old >= 0
         seen = np.zeros(len(before), dtype=bool)
@@ -151,17 +152,6 @@ def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -
             "differs": np.concatenate([matched & was_active & ~same_hash, none]),
         })
     return Comparison(prepared, state, joins)
-
-
-_KEY_SEPARATOR = pa.scalar("\x1f", pa.large_string())  # ASCII unit separator: never in a key
-
-
-def _key_array(frame: pd.DataFrame, key: tuple[str, ...]) -> pa.Array | pa.ChunkedArray:
-    """The (composite) key of every row as one Arrow string array."""
-    parts = [textops.arrow(frame[k]) for k in key]
-    if len(parts) == 1:
-        return parts[0]
-    return pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
 
 
 def next_state(comparison: Comparison, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:

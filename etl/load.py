@@ -257,11 +257,7 @@ def apply(
         if len(keys):
             _end(conn, db.ENTITY_TABLES[name], name, keys, run, now)
     if len(changes.events):
-        records = changes.events.astype("object").where(changes.events.notna(), None)
-        conn.execute(insert(db.events), [
-            {**r, "run_id": run.run_id, "client": run.client, "created_at": now}
-            for r in records.to_dict("records")
-        ])
+        _append(conn, db.events, _event_values(changes.events, run, now))
     record_run(conn, run, files, now, status, changes.summary(), None)
     if state is not None:
         write_state(conn, run.client, run.run_id, state)
@@ -316,6 +312,16 @@ def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pa.
     columns["valid_to"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     columns["created_run"] = pa.array([run.run_id] * n, pa.string())
     columns["updated_run"] = columns["created_run"]
+    return pa.table(columns)
+
+
+def _event_values(events: pd.DataFrame, run: RunRecord, now: datetime) -> pa.Table:
+    """The change events as the outbox's columns (its id is the database's)."""
+    n = len(events)
+    columns = {c: pa.array(events[c], pa.string(), from_pandas=True) for c in events.columns}
+    columns["run_id"] = pa.array([run.run_id] * n, pa.string())
+    columns["client"] = pa.array([run.client] * n, pa.string())
+    columns["created_at"] = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
     return pa.table(columns)
 
 

@@ -67,13 +67,25 @@ def split_first(values: pd.Series, separator: str) -> pd.DataFrame:
                          "rest": pd.Series(rest, dtype="str", index=values.index)})
 
 
+_UNIT_SEPARATOR = pa.scalar("\x1f", pa.large_string())
+
+
+def composite(columns: list[pd.Series]) -> pa.Array | pa.ChunkedArray:
+    """Several text columns as one Arrow string per row, joined by the ASCII unit separator
+    (a missing part becomes NUL): one hashable key for composite keys."""
+    parts = [arrow(c) for c in columns]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, _UNIT_SEPARATOR, null_handling="replace",
+                                       null_replacement="\x00")
+
+
 def all_distinct(columns: list[pd.Series]) -> bool:
-    """Whether no two rows share the same values in these columns (Arrow's hash count)."""
-    if len(columns) == 1:
-        return pc.count_distinct(arrow(columns[0]), mode="all").as_py() == len(columns[0])
-    table = pa.table({f"k{i}": arrow(c) for i, c in enumerate(columns)})
-    groups = table.group_by(table.column_names).aggregate([])
-    return groups.num_rows == len(columns[0])
+    """Whether no two rows share the same values in these columns (Arrow's hash ``unique``;
+    a False may be a false alarm when a value holds the separator — callers then check
+    exactly)."""
+    values = composite(columns)
+    return len(pc.unique(values)) == len(values)
 
 
 def trim(values: pd.Series) -> pd.Series:
