@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from etl import textops
+from etl import hashing, textops
 from etl.models import ENTITIES, ChangeSet, Entities, Kind
 
 NAME_FIELDS = ("salutation", "title", "first_name", "last_name")
@@ -69,7 +69,7 @@ def canonical(frame: pd.DataFrame, entity: str, only_present: bool = False) -> p
 
 def row_hash(frame: pd.DataFrame) -> pd.Series:
     """A signed 64-bit hash per row of canonical fields (stored as BIGINT)."""
-    return pd.util.hash_pandas_object(frame, index=False).astype("int64")
+    return pd.Series(hashing.rows(frame), index=frame.index)
 
 
 def key_of(frame: pd.DataFrame, entity: str) -> pd.Series:
