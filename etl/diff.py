@@ -122,36 +122,35 @@ def compare(state: dict[str, pd.DataFrame], prepared: dict[str, pd.DataFrame]) -
     """Classify every row on keys and hashes alone: added, vanished (ended), reactivated, or
     hash differs (maybe changed). Keys are matched with Arrow's hash kernel (``index_in``);
     stored keys are unique (primary keys)."""
-    joins = {}
-    for name, entity in ENTITIES.items():
-        cur, before = prepared[name], state[name]
-        keys = list(entity.key)
-        at_old = pc.fill_null(pc.index_in(textops.composite([cur[k] for k in keys]),
-                                          value_set=textops.composite([before[k] for k in keys])),
-                              -1)
-        at_old = at_old.to_numpy().astype(np.int64)
-        matched = at_old >= 0
-        seen = np.zeros(len(before), dtype=bool)
-        seen[at_old[matched]] = True
-        only_old = np.flatnonzero(~seen)
-        active = before["active"].to_numpy(bool)
-        old_hash = before["row_hash"].to_numpy(np.int64)
-        was_active = np.zeros(len(cur), dtype=bool)
-        was_active[matched] = active[at_old[matched]]
-        same_hash = np.zeros(len(cur), dtype=bool)
-        same_hash[matched] = old_hash[at_old[matched]] == cur["row_hash"].to_numpy(np.int64)[
-            matched]
-        none = np.zeros(len(only_old), dtype=bool)
-        joins[name] = pd.DataFrame({
-            "_new": np.concatenate([np.arange(len(cur), dtype=np.int64),
-                                    np.full(len(only_old), -1, np.int64)]),
-            "_old": np.concatenate([at_old, only_old]),
-            "added": np.concatenate([~matched, none]),
-            "vanished": np.concatenate([np.zeros(len(cur), bool), active[only_old]]),
-            "reactivated": np.concatenate([matched & ~was_active, none]),
-            "differs": np.concatenate([matched & was_active & ~same_hash, none]),
-        })
+    joins = {name: _classify(name, state[name], prepared[name]) for name in ENTITIES}
     return Comparison(prepared, state, joins)
+
+
+def _classify(name: str, before: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFrame:
+    keys = list(ENTITIES[name].key)
+    at_old = pc.fill_null(pc.index_in(textops.composite([cur[k] for k in keys]),
+                                      value_set=textops.composite([before[k] for k in keys])),
+                          -1).to_numpy().astype(np.int64)
+    matched = at_old >= 0
+    seen = np.zeros(len(before), dtype=bool)
+    seen[at_old[matched]] = True
+    only_old = np.flatnonzero(~seen)
+    active = before["active"].to_numpy(bool)
+    old_hash = before["row_hash"].to_numpy(np.int64)
+    was_active = np.zeros(len(cur), dtype=bool)
+    was_active[matched] = active[at_old[matched]]
+    same_hash = np.zeros(len(cur), dtype=bool)
+    same_hash[matched] = old_hash[at_old[matched]] == cur["row_hash"].to_numpy(np.int64)[matched]
+    none = np.zeros(len(only_old), dtype=bool)
+    return pd.DataFrame({
+        "_new": np.concatenate([np.arange(len(cur), dtype=np.int64),
+                                np.full(len(only_old), -1, np.int64)]),
+        "_old": np.concatenate([at_old, only_old]),
+        "added": np.concatenate([~matched, none]),
+        "vanished": np.concatenate([np.zeros(len(cur), bool), active[only_old]]),
+        "reactivated": np.concatenate([matched & ~was_active, none]),
+        "differs": np.concatenate([matched & was_active & ~same_hash, none]),
+    })
 
 
 def next_state(comparison: Comparison, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
