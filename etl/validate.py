@@ -21,8 +21,8 @@ _BUILTIN_RULES = {
 
 def validate(entities: Entities) -> pd.DataFrame:
     """All findings of all entities (empty when the export is valid); raises nothing on bad data."""
-    refs = {
-        name: pd.Index(frame[ENTITIES[name].key[0]].dropna().unique())
+    refs = {  # repeats are harmless in a value set: no unique() over 800k keys
+        name: frame[ENTITIES[name].key[0]].dropna()
         for name, frame in entities.frames.items()
         if len(ENTITIES[name].key) == 1
     }

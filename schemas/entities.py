@@ -45,7 +45,7 @@ def _within(name: str, low: float, high: float, step: float | None = None) -> pa
     return _rule(name, ok)
 
 
-def _refers(name: str, keys: Set[str] | pd.Index) -> pa.Check:
+def _refers(name: str, keys: Set[str] | pd.Series) -> pa.Check:
     allowed = textops.value_set(keys)
     return _rule(name, lambda s: textops.is_in(s, allowed))
 
@@ -56,7 +56,7 @@ def _one_of(values: tuple[str, ...]) -> pa.Check:
 
 
 def _checks(
-    entity: str, refs: dict[str, pd.Index]
+    entity: str, refs: dict[str, pd.Series]
 ) -> tuple[dict[str, list[pa.Check]], list[pa.Check]]:
     """Column checks and DataFrame-wide checks of one entity."""
     dates = [_within("date.range", EARLIEST, LATEST)]  # type: ignore[arg-type]
@@ -103,7 +103,7 @@ def _checks(
 _DTYPES = {Kind.TEXT: "str", Kind.DATE: "datetime64[s]", Kind.DECIMAL: "float64"}
 
 
-def schema_for(entity: str, refs: dict[str, pd.Index]) -> pa.DataFrameSchema:
+def schema_for(entity: str, refs: dict[str, pd.Series]) -> pa.DataFrameSchema:
     """The schema of ``entity``; ``refs`` maps entity names to the keys present in the export."""
     spec = ENTITIES[entity]
     column_checks, wide = _checks(entity, refs)
