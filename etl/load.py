@@ -158,10 +158,6 @@ def _table_state(
     return state
 
 
-# keys per query: SQLite's older builds allow 999 bound values, PostgreSQL 65535
-READ_ROWS_CHUNK = {"sqlite": 400, "postgresql": 10_000}
-
-
 def read_rows(
     conn: Connection, client: str, keys: dict[str, pd.DataFrame]
 ) -> dict[str, pd.DataFrame]:
@@ -169,18 +165,47 @@ def read_rows(
     out = {}
     for name, wanted in keys.items():
         table, fields = db.ENTITY_TABLES[name], ENTITIES[name].field_names
-        key = [table.c[k] for k in ENTITIES[name].key]
-        parts = [pd.DataFrame(columns=fields)]
-        rows = list(zip(*(wanted[k].tolist() for k in ENTITIES[name].key), strict=True))
-        step = READ_ROWS_CHUNK.get(conn.dialect.name, 400) // len(key)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            match = (key[0].in_([r[0] for r in chunk]) if len(key) == 1
-                     else tuple_(*key).in_(chunk))
-            stmt = select(*(table.c[f] for f in fields)).where(table.c.client == client, match)
-            parts.append(pd.DataFrame(conn.execute(stmt).all(), columns=fields))
-        out[name] = canonical(pd.concat(parts, ignore_index=True), name)
+        key = ENTITIES[name].key
+        if conn.dialect.name == "postgresql":
+            frame = _rows_by_key_arrays(conn, table, client, key, wanted, fields)
+        else:
+            frame = _rows_by_key_lists(conn, table, client, key, wanted, fields)
+        out[name] = canonical(frame, name)
     return out
+
+
+def _rows_by_key_arrays(conn: Connection, table: Table, client: str, key: tuple[str, ...],
+                        wanted: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """PostgreSQL: one query, the keys as array parameters joined through unnest()."""
+    names = [f"k{i}" for i in range(len(key))]
+    arrays = ", ".join(f"CAST(:{n} AS text[])" for n in names)
+    match = " AND ".join(f't."{k}" = k.{n}' for k, n in zip(key, names, strict=True))
+    columns = ", ".join(f't."{f}"' for f in fields)
+    stmt = text(f'SELECT {columns} FROM "{table.name}" t JOIN unnest({arrays}) '
+                f'AS k({", ".join(names)}) ON t.client = :client AND {match}')
+    params = {n: wanted[k].astype("object").tolist() for k, n in zip(key, names, strict=True)}
+    rows = conn.execute(stmt, {**params, "client": client}).all()
+    return pd.DataFrame(rows, columns=fields)
+
+
+# keys per query on SQLite: older builds allow 999 bound values
+SQLITE_KEYS_PER_QUERY = 400
+
+
+def _rows_by_key_lists(conn: Connection, table: Table, client: str, key: tuple[str, ...],
+                       wanted: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """SQLite: IN lists of a few hundred keys per query."""
+    columns = [table.c[k] for k in key]
+    parts = [pd.DataFrame(columns=fields)]
+    rows = list(zip(*(wanted[k].tolist() for k in key), strict=True))
+    step = SQLITE_KEYS_PER_QUERY // len(key)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        match = (columns[0].in_([r[0] for r in chunk]) if len(key) == 1
+                 else tuple_(*columns).in_(chunk))
+        stmt = select(*(table.c[f] for f in fields)).where(table.c.client == client, match)
+        parts.append(pd.DataFrame(conn.execute(stmt).all(), columns=fields))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
@@ -256,6 +281,7 @@ def apply(
     for name, keys in changes.ended.items():
         if len(keys):
             _end(conn, db.ENTITY_TABLES[name], name, keys, run, now)
+    _analyze_after_bulk_writes(conn, changes)
     if len(changes.events):
         _append(conn, db.events, _event_values(changes.events, run, now))
     record_run(conn, run, files, now, status, changes.summary(), None)
@@ -269,6 +295,20 @@ def apply(
     stmt = _dialect_insert(conn, db.snapshots).values(**snapshot)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["source"], set_={k: v for k, v in snapshot.items() if k != "source"}))
+
+
+# A table whose rows changed this much gets fresh planner statistics in the same transaction,
+# so the next import's key lookups use the primary key (autovacuum may come later).
+ANALYZE_SHARE, ANALYZE_MIN_ROWS = 0.10, 10_000
+
+
+def _analyze_after_bulk_writes(conn: Connection, changes: ChangeSet) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for name, table in db.ENTITY_TABLES.items():
+        written = len(changes.upserts.get(name, ())) + len(changes.ended.get(name, ()))
+        if written >= max(ANALYZE_MIN_ROWS, ANALYZE_SHARE * changes.counts.get(name, 0)):
+            conn.exec_driver_sql(f'ANALYZE "{table.name}"')
 
 
 def record_run(
