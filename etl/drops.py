@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from etl.errors import SourceError, SourceUnavailable
 
@@ -66,6 +66,20 @@ def candidates(name: str) -> Iterator[str]:
     raise SourceError(f"no free name for {name} in the target folder")
 
 
+def copy_hashing(source: BinaryIO, target: BinaryIO, total: int,
+                 progress: Progress | None = None) -> tuple[int, str]:
+    """Copy in 1 MiB blocks, hashing as it goes: (bytes copied, SHA-256 hex)."""
+    digest = hashlib.sha256()
+    done = 0
+    while block := source.read(CHUNK):
+        target.write(block)
+        digest.update(block)
+        done += len(block)
+        if progress:
+            progress(done, total)
+    return done, digest.hexdigest()
+
+
 def part_name(name: str) -> str:
     """The temporary name of a file being written: hidden and ignored by every pickup."""
     return f".{name}.part"
@@ -107,20 +121,12 @@ class LocalDrop:
               progress: Progress | None = None) -> Fetched:
         src = self._dir(folder) / name
         tmp = dest.with_name(part_name(dest.name))
-        digest = hashlib.sha256()
-        done = 0
         with self._io(f"copying {name}"), src.open("rb") as fin, tmp.open("wb") as fout:
-            total = os.fstat(fin.fileno()).st_size
-            while block := fin.read(CHUNK):
-                fout.write(block)
-                digest.update(block)
-                done += len(block)
-                if progress:
-                    progress(done, total)
             info = os.fstat(fin.fileno())
+            done, sha256 = copy_hashing(fin, fout, info.st_size, progress)
         os.utime(tmp, (info.st_atime, info.st_mtime))
         tmp.replace(dest)
-        return Fetched(dest, done, digest.hexdigest())
+        return Fetched(dest, done, sha256)
 
     def move(self, folder: str, name: str, target: str) -> str:
         into = self._dir(target)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -32,7 +31,7 @@ from tenacity import (
 )
 
 from etl.config import SftpConfig
-from etl.drops import CHUNK, Entry, Fetched, Progress, candidates, part_name
+from etl.drops import CHUNK, Entry, Fetched, Progress, candidates, copy_hashing, part_name
 from etl.errors import AuthRefused, ConfigError, HostKeyRefused, SourceError, SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -280,22 +279,15 @@ class SftpDrop:
             remote = self._path(folder, name)
             info = sftp.stat(remote)
             size = info.st_size or 0
-            digest = hashlib.sha256()
-            done = 0
             with sftp.open(remote, "rb") as src, tmp.open("wb") as out:
                 src.MAX_REQUEST_SIZE = self.cfg.read_size
                 src.prefetch(size, self.cfg.concurrent_requests)
-                while block := src.read(CHUNK):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if progress:
-                        progress(done, size)
+                done, sha256 = copy_hashing(src, out, size, progress)
             if done != size:
                 raise EOFError(f"{name}: got {done} of {size} bytes")
             os.utime(tmp, (info.st_atime or info.st_mtime or 0, info.st_mtime or 0))
             tmp.replace(dest)
-            return Fetched(dest, done, digest.hexdigest())
+            return Fetched(dest, done, sha256)
 
         try:
             return self._retry(f"downloading {name}", op)

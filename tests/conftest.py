@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pytest
@@ -198,3 +203,28 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
+
+
+@contextmanager
+def slow_upload(open_target: Callable[[], BinaryIO], data: bytes) -> Iterator[None]:
+    """While the block runs, ``data`` is being written 64 bytes every 0.2 s (an upload in
+    progress); the writer stops when the block ends."""
+    stop = threading.Event()
+
+    def upload() -> None:
+        with open_target() as fh:
+            for i in range(0, len(data), 64):
+                if stop.is_set():
+                    return
+                fh.write(data[i:i + 64])
+                fh.flush()
+                time.sleep(0.2)
+
+    writer = threading.Thread(target=upload)
+    writer.start()
+    try:
+        time.sleep(0.4)
+        yield
+    finally:
+        stop.set()
+        writer.join()

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 
 from etl.config import load_config
 from etl.runner import Runner
-from tests.conftest import SAMPLES, dump, write_config
+from tests.conftest import SAMPLES, dump, slow_upload, write_config
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
 DEC = SAMPLES / "wodis-style" / "mieterliste_2026-12-01.csv"
@@ -134,25 +133,8 @@ def test_a_file_still_being_written_is_not_taken(setup, engine) -> None:
     runner, drop = setup(settle_seconds=1.5)
     target = drop / "inbox" / "mieterliste_2026-11-01.csv"
     data = NOV.read_bytes()
-    stop = threading.Event()
-
-    def upload() -> None:  # a slow upload: a few bytes every 0.2 s
-        with target.open("wb") as fh:
-            for i in range(0, len(data), 64):
-                if stop.is_set():
-                    return
-                fh.write(data[i:i + 64])
-                fh.flush()
-                time.sleep(0.2)
-
-    writer = threading.Thread(target=upload)
-    writer.start()
-    try:
-        time.sleep(0.3)
+    with slow_upload(lambda: target.open("wb"), data):
         done = runner.run("lindenhof")
-    finally:
-        stop.set()
-        writer.join()
     assert done.outcomes == [] and done.waiting == ["mieterliste_2026-11-01.csv"]
     assert applied(engine) == []
     target.write_bytes(data)  # the upload finished

@@ -7,8 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import paramiko
@@ -21,7 +19,7 @@ from etl.cli import app
 from etl.config import load_config
 from etl.errors import AuthRefused, HostKeyRefused
 from etl.runner import Runner
-from tests.conftest import SAMPLES, dump, write_config
+from tests.conftest import SAMPLES, dump, slow_upload, write_config
 from tests.sshd import Sshd, keygen
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
@@ -217,30 +215,15 @@ def test_a_connection_dropped_mid_download_is_retried_without_partial_import(
 def test_a_file_still_being_uploaded_is_not_taken(sshd, tmp_path, database_url,
                                                   engine) -> None:
     config, remote = make_config(tmp_path, database_url, sshd, settle_seconds=1.5)
-    data = NOV.read_bytes()
-    stop = threading.Event()
     transport = paramiko.Transport(("127.0.0.1", sshd.port))
     transport.connect(username=sshd.user,
                       pkey=paramiko.PKey.from_path(sshd.client_keys["ed25519"]))
     uploader = paramiko.SFTPClient.from_transport(transport)
-
-    def upload() -> None:  # an ERP uploading slowly over SFTP
-        with uploader.open(str(remote / "inbox" / "mieterliste_2026-11-01.csv"), "wb") as fh:
-            for i in range(0, len(data), 64):
-                if stop.is_set():
-                    return
-                fh.write(data[i:i + 64])
-                fh.flush()
-                time.sleep(0.2)
-
-    thread = threading.Thread(target=upload)
-    thread.start()
+    target = str(remote / "inbox" / "mieterliste_2026-11-01.csv")
     try:
-        time.sleep(0.5)
-        done = runner_for(config, engine).run("lindenhof")
+        with slow_upload(lambda: uploader.open(target, "wb"), NOV.read_bytes()):
+            done = runner_for(config, engine).run("lindenhof")
     finally:
-        stop.set()
-        thread.join()
         transport.close()
     assert done.outcomes == [] and done.waiting == ["mieterliste_2026-11-01.csv"]
     assert applied(engine) == []
