@@ -50,6 +50,9 @@ def state_fields(options: DiffOptions) -> dict[str, list[str]]:
     return out
 
 
+_STR = pd.Series([], dtype="str").dtype
+
+
 def canonical(frame: pd.DataFrame, entity: str, only_present: bool = False) -> pd.DataFrame:
     """The ERP-owned fields in one fixed representation, whichever side they come from
     (``only_present``: just the fields the frame has)."""
@@ -62,6 +65,8 @@ def canonical(frame: pd.DataFrame, entity: str, only_present: bool = False) -> p
             out[f.name] = pd.to_datetime(col).astype("datetime64[s]")
         elif f.kind is Kind.DECIMAL:
             out[f.name] = pd.to_numeric(col).astype("float64")
+        elif col.dtype == _STR:
+            out[f.name] = col  # already text with missing values as missing
         else:
             out[f.name] = col.astype("str").where(col.notna(), None).astype("str")
     return pd.DataFrame(out, index=frame.index)
