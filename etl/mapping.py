@@ -10,7 +10,6 @@ entity frames keep their source file and line in provenance columns.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -33,18 +32,13 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Enti
         prepared[role] = frame
         headers[role] = hdrs
         problems.append(found)
+    frames: dict[str, pd.DataFrame] = {}
     lineage: dict[tuple[str, str, int], str] = {}
-
-    def extract(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        spec = mapping.entities[name]
-        return _extract(mapping, name, spec, prepared[spec.from_], headers[spec.from_],
-                        lineage, tables[spec.from_].file)
-
-    # two entities at a time: most of the work is in Arrow kernels, which release the GIL
-    with ThreadPoolExecutor(2) as pool:
-        extracted = dict(zip(mapping.entities, pool.map(extract, mapping.entities), strict=True))
-    frames = {name: frame for name, (frame, _) in extracted.items()}
-    problems += [found for _, found in extracted.values()]
+    for name, spec in mapping.entities.items():
+        frame, found = _extract(mapping, name, spec, prepared[spec.from_], headers[spec.from_],
+                                lineage, tables[spec.from_].file)
+        frames[name] = frame
+        problems.append(found)
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
     files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
     return Entities(frames, Lineage(lineage), files), findings.normalise(out)
