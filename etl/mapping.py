@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from etl import findings, textops
 from etl.config import Column, Const, EntitySpec, Join, Mapping, PerGroup
@@ -186,11 +187,7 @@ def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     """
     fields = entity.field_names
     if len(frame) > 1:
-        before = frame[fields].shift()
-        same = np.logical_and.reduce([
-            (frame[f].eq(before[f]) | (frame[f].isna() & before[f].isna())).to_numpy(bool)
-            for f in fields
-        ])
+        same = np.logical_and.reduce([_same_as_previous(frame[f]) for f in fields])
         frame = frame[~same]
     if textops.all_distinct([frame[k] for k in entity.key]):
         return frame.reset_index(drop=True)
@@ -199,6 +196,22 @@ def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
         return frame.reset_index(drop=True)
     repeat = frame[shared_key].duplicated(subset=entity.field_names, keep="first")
     return frame.drop(index=repeat[repeat].index).reset_index(drop=True)
+
+
+def _same_as_previous(values: pd.Series) -> np.ndarray:
+    """Per row: equal to the row before it (missing equals missing; the first row: False).
+    Compares two views of one array, without shifting a copy of the column."""
+    if pd.api.types.is_string_dtype(values):
+        column = textops.arrow(values)
+        cur, prev = column[1:], column[:-1]
+        both_missing = pc.and_(cur.is_null(), prev.is_null())
+        same = pc.or_(pc.fill_null(pc.equal(cur, prev), False), both_missing)
+        pairs = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        array = values.to_numpy()
+        missing = pd.isna(array)
+        pairs = (array[1:] == array[:-1]) | (missing[1:] & missing[:-1])
+    return np.concatenate([[False], pairs])
 
 
 def _evaluate(
