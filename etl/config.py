@@ -295,9 +295,6 @@ class GuardConfig(_Model):
     max_shrink: float = Field(0.20, ge=0, le=1, description="drop of resident rows")
 
 
-_SECRET_HINT = "secrets never live in config.yaml: name an environment variable or a secret file"
-
-
 class SftpConfig(_Model):
     """An SFTP server holding a client's drop. Secrets come from the environment or a file."""
 

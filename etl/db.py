@@ -53,7 +53,6 @@ PORTAL_OWNED: dict[str, tuple[tuple[str, object], ...]] = {
         ("notifications_enabled", Boolean()),
     ),
 }
-BOOKKEEPING = ("row_hash", "active", "valid_from", "valid_to", "created_run", "updated_run")
 
 
 def _entity_table(name: str) -> Table:
