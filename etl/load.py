@@ -45,6 +45,8 @@ from etl.errors import LoadError
 from etl.models import ENTITIES, ChangeSet, Kind
 
 COPY_CHUNK_ROWS = 100_000
+# rows turned into Python values at a time for SQLite's executemany (bounds peak memory)
+SQLITE_CHUNK_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -388,8 +390,9 @@ def _append(conn: Connection, table: Table, values: pa.Table) -> None:
     raw = conn.connection.driver_connection
     names = ", ".join(f'"{c}"' for c in values.column_names)
     marks = ", ".join("?" * values.num_columns)
-    raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
-                    zip(*_sqlite_columns(values), strict=True))
+    for batch in values.to_batches(SQLITE_CHUNK_ROWS):
+        raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+                        zip(*_sqlite_columns(batch), strict=True))
 
 
 def _merge(conn: Connection, table: Table, name: str, values: pa.Table) -> None:
@@ -418,7 +421,8 @@ def _merge(conn: Connection, table: Table, name: str, values: pa.Table) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(stmt)
     else:
-        conn.execute(stmt, values.to_pylist())
+        for batch in values.to_batches(SQLITE_CHUNK_ROWS):
+            conn.execute(stmt, batch.to_pylist())
 
 
 def _copy(conn: Connection, table_name: str, values: pa.Table) -> None:
@@ -435,7 +439,7 @@ def _copy(conn: Connection, table_name: str, values: pa.Table) -> None:
             copy.write(buf.getbuffer())
 
 
-def _sqlite_columns(values: pa.Table) -> list[list[object]]:
+def _sqlite_columns(values: pa.RecordBatch) -> list[list[object]]:
     """Python values in the forms SQLAlchemy stores in SQLite (ISO text for dates and times)."""
     out = []
     for name in values.column_names:
@@ -464,7 +468,6 @@ def _end(
 
 def active_counts(state: dict[str, pd.DataFrame]) -> dict[str, int]:
     return {name: int(frame["active"].sum()) for name, frame in state.items()}
-
 
 
 def recent_runs(engine: Engine, source: str | None, limit: int) -> pd.DataFrame:

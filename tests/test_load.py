@@ -307,3 +307,31 @@ def test_the_stored_state_always_equals_what_the_tables_hold(engine, tmp_path: P
 def force_override(_step: int) -> SourceConfig:
     return SourceConfig(client="wg-lindenhof", mapping="wodis-style",
                         guard=GuardConfig(max_ended_share=1, max_shrink=1))
+
+
+def test_rows_are_written_in_chunks_without_losing_any(engine, monkeypatch) -> None:
+    """COPY (PostgreSQL) and executemany (SQLite) take a few rows at a time: a chunk boundary
+    must neither drop nor repeat a row, for new rows as for changed ones."""
+    from etl import load
+    from etl.diff import DiffOptions, state_fields
+
+    monkeypatch.setattr(load, "COPY_CHUNK_ROWS", 4)
+    monkeypatch.setattr(load, "SQLITE_CHUNK_ROWS", 4)
+    assert run(engine, NOV).status == "applied"
+    with engine.connect() as conn:
+        counts = {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                  for name, t in db.ENTITY_TABLES.items()}
+    assert counts == {"property": 3, "building": 4, "unit": 15, "tenancy": 14, "person": 15,
+                      "membership": 17}
+    result = run(engine, DEC, force_override(1), override_reason="test")
+    assert result.status == "applied" and result.changes is not None
+    assert sum(len(rows) for rows in result.changes.upserts.values()) > 4  # several chunks
+    with engine.connect() as conn:
+        fields = state_fields(DiffOptions())
+        stored = load._stored_state(conn, "wg-lindenhof", fields)
+        tables = load._table_state(conn, "wg-lindenhof", fields)
+    assert stored is not None
+    for name in db.ENTITY_TABLES:
+        key = list(stored[name].columns[:2])
+        assert stored[name].sort_values(key).reset_index(drop=True).equals(
+            tables[name].sort_values(key).reset_index(drop=True)), name
