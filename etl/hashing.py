@@ -76,6 +76,14 @@ def strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
+def all_distinct(columns: list[pd.Series]) -> bool:
+    """Whether no two rows share the same values in these text columns: no two equal hashes
+    among the sorted hashes of their joined values. A False may be a false alarm (a collision,
+    or a value holding the separator); callers then check exactly."""
+    hashes = np.sort(strings(textops.composite(columns)))
+    return not (hashes[1:] == hashes[:-1]).any()
+
+
 def _long(data: bytes) -> np.uint64:
     """The same polynomial hash for one very long value, in chunk-sized steps."""
     total, scale = 0, 1

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from etl import findings, textops
+from etl import findings, hashing, textops
 from etl.config import Column, Const, EntitySpec, Join, Mapping, PerGroup
 from etl.models import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
 
@@ -189,7 +189,7 @@ def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     if len(frame) > 1:
         same = np.logical_and.reduce([_same_as_previous(frame[f]) for f in fields])
         frame = frame[~same]
-    if textops.all_distinct([frame[k] for k in entity.key]):
+    if hashing.all_distinct([frame[k] for k in entity.key]):
         return frame.reset_index(drop=True)
     shared_key = frame.duplicated(subset=list(entity.key), keep=False)
     if not shared_key.any():

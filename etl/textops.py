@@ -80,14 +80,6 @@ def composite(columns: list[pd.Series]) -> pa.Array | pa.ChunkedArray:
                                        null_replacement="\x00")
 
 
-def all_distinct(columns: list[pd.Series]) -> bool:
-    """Whether no two rows share the same values in these columns (Arrow's hash ``unique``;
-    a False may be a false alarm when a value holds the separator — callers then check
-    exactly)."""
-    values = composite(columns)
-    return len(pc.unique(values)) == len(values)
-
-
 def trim(values: pd.Series) -> pd.Series:
     """Leading and trailing Unicode whitespace removed (non-breaking spaces included)."""
     return pd.Series(pc.utf8_trim_whitespace(arrow(values)), dtype="str", index=values.index)

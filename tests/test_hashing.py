@@ -67,3 +67,12 @@ def test_the_function_is_fixed() -> None:
 
 
 PINNED = 4809014916593389367
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(text, text), max_size=30))
+def test_all_distinct_says_whether_any_two_keys_are_equal(keys: list) -> None:
+    a = pd.Series([k[0] for k in keys], dtype="str")
+    b = pd.Series([k[1] for k in keys], dtype="str")
+    assert hashing.all_distinct([a, b]) == (len(set(keys)) == len(keys))
+    assert hashing.all_distinct([a]) == (len({k[0] for k in keys}) == len(keys))
