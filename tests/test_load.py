@@ -42,18 +42,26 @@ def rewrite(tmp_path: Path, name: str, base: Path, *edits: tuple[str, str]) -> P
     return path
 
 
+def row_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                for name, t in db.ENTITY_TABLES.items()}
+
+
+NOV_COUNTS = {"property": 3, "building": 4, "unit": 15, "tenancy": 14, "person": 15,
+              "membership": 17}
+
+
 def test_first_import_writes_every_row_and_one_event_per_entity(engine) -> None:
     result = run(engine, NOV)
     assert result.status == "applied"
     assert events_of(engine, result.run_id) == Counter(
         {("initial_import", "*", None, None, None): 6})
+    counts = row_counts(engine)
     with engine.connect() as conn:
-        counts = {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
-                  for name, t in db.ENTITY_TABLES.items()}
         unit = conn.execute(sa.select(db.ENTITY_TABLES["unit"]).where(
             db.ENTITY_TABLES["unit"].c.unit_id == "0012/01/003")).one()
-    assert counts == {"property": 3, "building": 4, "unit": 15, "tenancy": 14, "person": 15,
-                      "membership": 17}
+    assert counts == NOV_COUNTS
     assert (unit.client, unit.position, unit.living_area, unit.active) == (
         "wg-lindenhof", "1. OG links", 74.1, True)
 
@@ -289,19 +297,27 @@ def test_the_stored_state_always_equals_what_the_tables_hold(engine, tmp_path: P
     back = rewrite(tmp_path, "mieterliste_2027-01-01.csv", NOV, ("01.11.2026", "01.01.2027"))
     steps = [NOV, DEC, gone, back]  # first import, moves, a new person key, reactivations
 
-    def sort(frame):
-        return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
-
     for k, path in enumerate(steps):
         result = run(engine, path, force_override(k), override_reason="test" if k else None)
         assert result.status == "applied", (path.name, result.status)
+        assert_stored_state_equals_tables(engine, path.name)
         with engine.connect() as conn:
-            stored = load._stored_state(conn, "wg-lindenhof", state_fields(DiffOptions()))
-            tables = load._table_state(conn, "wg-lindenhof", state_fields(DiffOptions()))
             assert load._stored_state(conn, "wg-lindenhof", fields) is None  # needs more
-        assert stored is not None
-        for name in db.ENTITY_TABLES:
-            assert sort(stored[name]).equals(sort(tables[name])), (path.name, name)
+
+
+def assert_stored_state_equals_tables(engine, step: str) -> None:
+    from etl import load
+    from etl.diff import DiffOptions, state_fields
+
+    def sort(frame):
+        return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+
+    with engine.connect() as conn:
+        stored = load._stored_state(conn, "wg-lindenhof", state_fields(DiffOptions()))
+        tables = load._table_state(conn, "wg-lindenhof", state_fields(DiffOptions()))
+    assert stored is not None
+    for name in db.ENTITY_TABLES:
+        assert sort(stored[name]).equals(sort(tables[name])), (step, name)
 
 
 def force_override(_step: int) -> SourceConfig:
@@ -313,25 +329,12 @@ def test_rows_are_written_in_chunks_without_losing_any(engine, monkeypatch) -> N
     """COPY (PostgreSQL) and executemany (SQLite) take a few rows at a time: a chunk boundary
     must neither drop nor repeat a row, for new rows as for changed ones."""
     from etl import load
-    from etl.diff import DiffOptions, state_fields
 
     monkeypatch.setattr(load, "COPY_CHUNK_ROWS", 4)
     monkeypatch.setattr(load, "SQLITE_CHUNK_ROWS", 4)
     assert run(engine, NOV).status == "applied"
-    with engine.connect() as conn:
-        counts = {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
-                  for name, t in db.ENTITY_TABLES.items()}
-    assert counts == {"property": 3, "building": 4, "unit": 15, "tenancy": 14, "person": 15,
-                      "membership": 17}
+    assert row_counts(engine) == NOV_COUNTS
     result = run(engine, DEC, force_override(1), override_reason="test")
     assert result.status == "applied" and result.changes is not None
     assert sum(len(rows) for rows in result.changes.upserts.values()) > 4  # several chunks
-    with engine.connect() as conn:
-        fields = state_fields(DiffOptions())
-        stored = load._stored_state(conn, "wg-lindenhof", fields)
-        tables = load._table_state(conn, "wg-lindenhof", fields)
-    assert stored is not None
-    for name in db.ENTITY_TABLES:
-        key = list(stored[name].columns[:2])
-        assert stored[name].sort_values(key).reset_index(drop=True).equals(
-            tables[name].sort_values(key).reset_index(drop=True)), name
+    assert_stored_state_equals_tables(engine, DEC.name)
