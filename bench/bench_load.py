@@ -33,15 +33,16 @@ STEPS = ("first", "next", "again")
 
 
 def _child(url: str, path: str) -> None:
-    from etl.config import SourceConfig, load_mapping
-    from etl.db import engine_for
+    from etl.core.config import SourceConfig
+    from etl.core.mapping_format import load_mapping
     from etl.pipeline import import_export
+    from etl.store import Database
 
     source = SourceConfig(client="bench", mapping="wodis-style")
     spec = load_mapping("wodis-style", ROOT / "mappings")
-    engine = engine_for(url)
+    database = Database.connect(url)
     start = time.perf_counter()
-    result = import_export([Path(path)], "bench", source, spec, engine)
+    result = import_export([Path(path)], "bench", source, spec, database)
     print(json.dumps({"seconds": time.perf_counter() - start, "status": result.status}))
 
 
@@ -97,7 +98,7 @@ def main() -> None:
     if args.child:
         _child(*args.child)
         return
-    from etl.db import engine_for, upgrade
+    from etl.store import Database
 
     print("| database | export | step | status | median s | min s | max s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
@@ -106,9 +107,9 @@ def main() -> None:
         for size in args.sizes:
             files = dict(zip(STEPS, ensure_series(size, ROOT / "bench" / "data"), strict=True))
             state = "etl_bench_state_0"
-            engine = engine_for(store.fresh(state))
-            upgrade(engine)
-            engine.dispose()
+            template = Database.connect(store.fresh(state))
+            template.upgrade()
+            template.dispose()
             for k, step in enumerate(STEPS):
                 runs = [_measure(store.fresh("etl_bench_run", state), files[step])
                         for _ in range(args.runs)]

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from bench.generate import generate, write
-from etl.config import SftpConfig
-from etl.sftp import SftpDrop
+from etl.core.config import SftpConfig
+from etl.drops.sftp import SftpDrop
 from tests.sshd import Sshd, missing
 
 ROWS_150MB = 650_000

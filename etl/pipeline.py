@@ -1,33 +1,32 @@
-"""Pipeline: the one place that composes the stages.
+"""Pipeline: the one place that composes the stages and the store.
 
-check_export: read -> map -> validate.  import_export: check -> diff -> guard -> load, one
-transaction per export; the CLI (and later the scheduler) are thin shells over these.
+``check_export``: read -> map -> validate (no database). ``import_export``: check -> diff ->
+moves -> guard -> load, in one transaction per export. The runner (drops) and the CLI call these.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
-import re
-import secrets
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine
 
-from etl import findings, guard, load
-from etl.config import Mapping, SourceConfig
-from etl.diff import DiffOptions, compare, digest, next_state, prepare, state_fields
-from etl.diff import changes as diff_changes
-from etl.errors import Location, RejectedFile
-from etl.mapping import map_entities
-from etl.models import ENTITIES, ChangeSet, Entities, SourceTable
-from etl.read import read_table
-from etl.validate import validate
+from etl.core import findings
+from etl.core.changes import ChangeSet, DiffOptions, active_counts
+from etl.core.clock import Clock, new_run_id, utc_now
+from etl.core.config import SourceConfig
+from etl.core.errors import Location, RejectedFile, SourceError
+from etl.core.exports import ExportFile
+from etl.core.mapping_format import Mapping
+from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.stages import diff, guard, moves
+from etl.stages.map import map_entities
+from etl.stages.read import read_table
+from etl.stages.validate import validate
+from etl.store import AlreadyApplied, Database, RunRecord
 
 REDACTED = "(ausgeblendet)"
 
@@ -48,7 +47,7 @@ class CheckResult:
 
 def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
     """Files of a one-file mapping are separate exports; a multi-file mapping takes them as one."""
-    if len(mapping.files) == 1:
+    if not mapping.multi_file:
         return [[p] for p in paths]
     return [list(paths)]
 
@@ -56,7 +55,7 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
 def check_export(paths: list[Path], mapping: Mapping,
                  labels: dict[Path, str] | None = None) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
-    except OSError when a file cannot be opened. ``labels`` name files in findings (default:
+    except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
     their paths), e.g. a downloaded file by its name in the drop."""
     labels = labels or {}
     names = tuple(labels.get(p, str(p)) for p in paths)
@@ -65,7 +64,7 @@ def check_export(paths: list[Path], mapping: Mapping,
     for role, path in roles.items():
         try:
             table, found = read_table(
-                path.read_bytes(), labels.get(path, str(path)), role, mapping.columns(role),
+                _read_bytes(path), labels.get(path, str(path)), role, mapping.columns(role),
                 mapping.dialect
             )
         except RejectedFile as exc:
@@ -87,12 +86,12 @@ def _assign_roles(
 ) -> tuple[dict[str, Path], list[pd.DataFrame]]:
     roles: dict[str, Path] = {}
     problems: list[pd.DataFrame] = []
-    single = len(mapping.files) == 1
     for path in paths:
         match = [
             role
             for role, spec in mapping.files.items()
-            if single or fnmatch.fnmatch(path.name.casefold(), spec.pattern.casefold())
+            if not mapping.multi_file
+            or fnmatch.fnmatch(path.name.casefold(), spec.pattern.casefold())
         ]
         if len(match) == 1 and match[0] not in roles:
             roles[match[0]] = path
@@ -141,47 +140,20 @@ def _redact(found: pd.DataFrame, entities: Entities) -> pd.DataFrame:
     return found
 
 
-Clock = Callable[[], datetime]
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path} cannot be read: {exc}") from exc
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_run_id(now: datetime) -> str:
-    """UTC time plus a short random suffix: sortable, unique across hosts."""
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-_STAMP = re.compile(
-    r"(?P<y>(?:19|20)\d{2})-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
-    r"(?:[T_ -]?(?P<H>[0-2]\d)[:-]?(?P<M>[0-5]\d)(?:[:-]?(?P<S>[0-5]\d))?)?"
-)
-
-
-def export_time(name: str, mtime: float) -> datetime:
-    """When the ERP wrote the export: a date (and time) in the file name, else the mtime."""
-    match = _STAMP.search(name)
-    if match:
-        parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
-        try:
-            return datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"],
-                            parts["S"], tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.fromtimestamp(mtime, UTC)
-
-
-def file_record(path: Path, label: str | None = None) -> load.FileRecord:
-    """The ledger's record of a file; ``label`` is its name where it came from (e.g. the inbox
-    name of a downloaded file), default its path."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    info = path.stat()
-    return load.FileRecord(label or str(path), digest.hexdigest(), info.st_size,
-                           export_time(path.name, info.st_mtime))
+def _describe(file: Path | ExportFile) -> ExportFile:
+    if isinstance(file, ExportFile):
+        return file
+    try:
+        return ExportFile.of(file)
+    except OSError as exc:
+        raise SourceError(f"{file} cannot be read: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -207,68 +179,66 @@ class _Rollback(Exception):
 
 
 def import_export(
-    paths: list[Path],
+    files: Sequence[Path | ExportFile],
     name: str,
     source: SourceConfig,
     mapping: Mapping,
-    engine: Engine,
+    database: Database,
     *,
     clock: Clock = utc_now,
     dry_run: bool = False,
     override_reason: str | None = None,
-    labels: dict[Path, str] | None = None,
 ) -> ImportResult:
     """Check, diff, guard and load one export of source ``name`` in one transaction.
 
-    Returns the outcome; a rejected or refused export leaves the database unchanged. Raises
-    LoadError (retryable) when the database fails, OSError when a file cannot be read.
+    ``files``: the export's files — paths on this machine, or files a drop already fetched and
+    hashed. Returns the outcome; a rejected or refused export leaves the database unchanged.
+    Raises LoadError when the database fails, SourceError when a file cannot be read.
     """
     started = clock()
     run_id = new_run_id(started)
-    labels = labels or {}
-    files = [file_record(p, labels.get(p)) for p in paths]
-    names = tuple(f.name for f in files)
-    with engine.connect() as conn:
-        done = load.applied_hashes(conn, name, [f.sha256 for f in files])
-    if done and done >= {f.sha256 for f in files}:
+    described = [_describe(f) for f in files]
+    names = tuple(f.name for f in described)
+    done = database.applied_hashes(name, [f.sha256 for f in described])
+    if done and done >= {f.sha256 for f in described}:
         return ImportResult(run_id, name, "duplicate", names)
-    checked = check_export(paths, mapping, labels)
+    checked = check_export([f.path for f in described], mapping,
+                           {f.path: f.name for f in described})
     if not checked.ok or checked.entities is None:
         return ImportResult(run_id, name, "rejected", names, findings=checked.findings)
-    export_time = max((f.export_time for f in files if f.export_time), default=None)
+    export_time = max(f.export_time for f in described)
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
-    prepared = prepare(checked.entities)
-    content = digest(prepared)
-    outcome: dict[str, object] = {}
+    prepared = diff.prepare(checked.entities)
+    content = diff.digest(prepared)
+    changes, verdict = ChangeSet.nothing({}), guard.Verdict()
     try:
-        with load.transaction(engine, name) as conn:
-            last = load.last_snapshot(conn, name)
+        with database.transaction(name) as tx:
+            last = tx.last_snapshot(name)
             after = None
             if last and last.digest == content and last.client == source.client and not dry_run:
                 # the same content as the last accepted export: nothing to compare or write
-                changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
+                changes = ChangeSet.nothing(last.counts)
             else:
-                fields = state_fields(options)
-                state = load.read_state(conn, source.client, fields)
-                comparison = compare(state, prepared)
-                stored = load.read_rows(conn, source.client, comparison.needed())
-                changes = diff_changes(comparison, stored, options)
-                verdict = guard.check(changes, load.active_counts(state), export_time,
+                fields = moves.state_fields(options)
+                state = tx.read_state(source.client, fields)
+                comparison = diff.compare(state, prepared)
+                stored = tx.read_rows(source.client, comparison.needed())
+                changes = diff.changes(comparison, stored)
+                changes = moves.add_resident_events(changes, comparison, options)
+                verdict = guard.check(changes, active_counts(state), export_time,
                                       last.export_time if last else None, limits,
                                       override_reason)
-            outcome.update(changes=changes, verdict=verdict)
             if not verdict.ok or dry_run:
                 raise _Rollback
             status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
             if changes.rows_to_write:
-                after = next_state(comparison, fields)
-            run = load.RunRecord(run_id, name, source.client, started, export_time,
-                                 verdict.label, verdict.override_reason)
-            load.apply(conn, changes, run, files, clock(), status, content, after)
+                after = diff.next_state(comparison, fields)
+            run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
+                            verdict.override_reason)
+            tx.apply(changes, run, described, clock(), status, content, after)
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
-    except load.AlreadyApplied:
+    except AlreadyApplied:
         return ImportResult(run_id, name, "duplicate", names)
-    return ImportResult(run_id, name, status, names, changes=outcome["changes"],  # type: ignore[arg-type]
-                        verdict=outcome["verdict"])  # type: ignore[arg-type]
+    return ImportResult(run_id, name, status, names, changes=changes, verdict=verdict)

@@ -1,6 +1,6 @@
-"""Validation rules per canonical entity, declared once; `etl.validate` runs them.
+"""Validation rules per canonical entity, declared once; `etl.stages.validate` runs them.
 
-Each check's name is a rule of `etl.findings.RULES`, so every failure turns into a finding with a
+Each check's name is a rule of `etl.core.rules.RULES`, so every failure turns into a finding with a
 German and an English message. Referential integrity is a check against the keys of the entity
 referred to, which the caller passes in.
 """
@@ -12,13 +12,14 @@ from collections.abc import Callable, Set
 import pandas as pd
 import pandera.pandas as pa
 
-from etl import textops
-from etl.models import ENTITIES, ROLES, USAGE_TYPES, Kind
+from etl.core import textops
+from etl.core.model import ENTITIES, ROLES, USAGE_TYPES, Kind
 
 POSTAL_CODE = r"^[0-9]{5}$"
-_C = r"[^@ \t\r\n,;]"  # a character of an address (RE2's \s would differ from Python's)
-_E = r"[^@ \t\r\n,;.]"  # ... that is no dot
-_ADDRESS = rf"{_E}(?:{_C}*{_E})?@{_E}+(?:\.{_E}+)*\.[A-Za-z]{{2,}}"
+_ADDRESS_CHAR = r"[^@ \t\r\n,;]"  # in an address (RE2's \s would differ from Python's)
+_NOT_DOT = r"[^@ \t\r\n,;.]"  # ... that is no dot
+_ADDRESS = (rf"{_NOT_DOT}(?:{_ADDRESS_CHAR}*{_NOT_DOT})?@{_NOT_DOT}+(?:\.{_NOT_DOT}+)*"
+            r"\.[A-Za-z]{2,}")
 EMAIL = rf"^{_ADDRESS}$"
 EMAILS = rf"^{_ADDRESS}(?:, {_ADDRESS})*$"
 PHONE = r"^\+?\(?[0-9][0-9 ()/.\-]{4,30}$"

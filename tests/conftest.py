@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl.config import Mapping, load_mapping, parse_mapping
+from etl.core.mapping_format import Mapping, load_mapping, parse_mapping
 from etl.pipeline import CheckResult, check_export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,19 +157,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(database_url: str):
     """An engine on a migrated, empty portal database."""
-    from etl.db import engine_for, upgrade
+    from etl.store import Database
 
-    eng = engine_for(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+    database = Database.connect(database_url)
+    database.upgrade()
+    yield database.engine
+    database.dispose()
 
 
 def dump(engine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
     """Every row of every table (or of ``tables``), sorted: for byte-for-byte comparisons."""
     import sqlalchemy as sa
 
-    from etl.db import metadata
+    from etl.store.schema import metadata
 
     out = {}
     with engine.connect() as conn:

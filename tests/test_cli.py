@@ -14,8 +14,8 @@ import yaml
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from etl import report
 from etl.cli import app
+from etl.drops import report
 from tests.conftest import ROOT, SAMPLES
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import time
 import sqlalchemy as sa
 
 from bench.generate import generate, write
-from etl import db
+from etl.store import schema as db
 from tests.conftest import MAPPINGS, ROOT, dump
 
 

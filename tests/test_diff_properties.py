@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl import db
-from etl.config import GuardConfig, SourceConfig
-from etl.db import engine_for, upgrade
-from etl.diff import canonical
-from etl.models import ENTITIES
+from etl.core.canonical import canonical
+from etl.core.config import GuardConfig, SourceConfig
+from etl.core.model import ENTITIES
 from etl.pipeline import check_export, import_export
+from etl.store import Database
+from etl.store import schema as db
 from tests.conftest import MINI_HEADER, mini_mapping
 
 SPEC = mini_mapping()
@@ -81,15 +81,16 @@ def _expected(path) -> dict[str, set[tuple]]:
 @given(a=exports(), b=exports())
 def test_importing_a_then_b_leaves_exactly_b(tmp_path_factory, a, b) -> None:
     folder = tmp_path_factory.mktemp("diff")
-    engine = engine_for(f"sqlite:///{folder / 'p.db'}")
-    upgrade(engine)
+    database = Database.connect(f"sqlite:///{folder / 'p.db'}")
+    database.upgrade()
+    engine = database.engine
     files = []
     for k, rows in enumerate((a, a, b)):
         path = folder / f"x_2026-11-0{k + 1}.csv"
         # the second file repeats a with other bytes (an extra blank line)
         path.write_text("\n".join([MINI_HEADER, *rows]) + "\n" * (k + 1), encoding="utf-8")
         files.append(path)
-    results = [import_export([p], "s", SOURCE, SPEC, engine) for p in files]
+    results = [import_export([p], "s", SOURCE, SPEC, database) for p in files]
     statuses = [r.status for r in results]
     assert statuses[:2] == ["applied", "unchanged"]
     assert results[1].changes.rows_to_write == 0 and results[1].changes.events.empty

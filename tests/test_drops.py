@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from etl.config import load_config
+from etl.core.config import load_config
 from etl.runner import Runner
+from etl.store import Database
 from tests.conftest import SAMPLES, dump, slow_upload, write_config
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
@@ -39,7 +40,7 @@ def setup(tmp_path: Path, database_url: str, engine):
     def make(**drop: object) -> tuple[Runner, Path]:
         cfg = load_config(write_config(tmp_path, database_url, lindenhof(tmp_path, **drop)))
         (tmp_path / "drop" / "inbox").mkdir(parents=True, exist_ok=True)
-        return Runner(cfg, engine, clock=lambda: TODAY), tmp_path / "drop"
+        return Runner(cfg, Database(engine), clock=lambda: TODAY), tmp_path / "drop"
 
     return make
 
@@ -164,7 +165,7 @@ def wasserturm(tmp_path: Path, database_url: str, engine) -> tuple[Runner, Path]
     inbox.mkdir(parents=True)
     for path in SAP_DIR.glob("RE_*"):
         shutil.copy(path, inbox)
-    return Runner(cfg, engine, clock=lambda: TODAY), tmp_path / "drop"
+    return Runner(cfg, Database(engine), clock=lambda: TODAY), tmp_path / "drop"
 
 
 def test_a_multi_file_set_is_imported_as_one_export(tmp_path, database_url, engine) -> None:

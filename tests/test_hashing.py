@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl import hashing
+from etl.core import hashing
 
 text = st.one_of(st.none(), st.text(alphabet=st.characters(
     blacklist_characters="\x1f\x00", blacklist_categories=("Cs",)), max_size=12))  # as decoded

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from etl import db
-from etl.config import GuardConfig, SourceConfig
+from etl.core.config import GuardConfig, SourceConfig
 from etl.pipeline import import_export
+from etl.store import Database, head_revision
+from etl.store import schema as db
 from tests.conftest import SAMPLES, dump, mapping
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
@@ -21,7 +22,8 @@ DATA_TABLES = [*db.ENTITY_TABLES, "change_event"]
 def run(engine, path: Path | list[Path], source: SourceConfig = LINDENHOF, name: str = "lindenhof",
         **kwargs):
     paths = path if isinstance(path, list) else [path]
-    return import_export(paths, name, source, mapping(source.mapping), engine, **kwargs)
+    return import_export(paths, name, source, mapping(source.mapping), Database(engine),
+                         **kwargs)
 
 
 def events_of(engine, run_id: str) -> Counter:
@@ -283,14 +285,15 @@ def test_schema_from_migrations_matches_the_models(engine) -> None:
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
-    assert db.current_revision(engine) == db.head_revision()
+    assert Database(engine).revision() == head_revision()
 
 
 def test_the_stored_state_always_equals_what_the_tables_hold(engine, tmp_path: Path) -> None:
     """The diff reads etl_state instead of the tables: after every kind of import both must
     describe the same rows, hashes and active flags."""
-    from etl import load
-    from etl.diff import DiffOptions, state_fields
+    from etl.core.changes import DiffOptions
+    from etl.stages.moves import state_fields
+    from etl.store import state as load
 
     fields = state_fields(DiffOptions(stable_person_keys=False))  # the widest state
     gone = rewrite(tmp_path, "mieterliste_2026-12-15.csv", DEC, (";004741;", ";004799;"))
@@ -306,8 +309,9 @@ def test_the_stored_state_always_equals_what_the_tables_hold(engine, tmp_path: P
 
 
 def assert_stored_state_equals_tables(engine, step: str) -> None:
-    from etl import load
-    from etl.diff import DiffOptions, state_fields
+    from etl.core.changes import DiffOptions
+    from etl.stages.moves import state_fields
+    from etl.store import state as load
 
     def sort(frame):
         return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
@@ -328,7 +332,7 @@ def force_override(_step: int) -> SourceConfig:
 def test_rows_are_written_in_chunks_without_losing_any(engine, monkeypatch) -> None:
     """COPY (PostgreSQL) and executemany (SQLite) take a few rows at a time: a chunk boundary
     must neither drop nor repeat a row, for new rows as for changed ones."""
-    from etl import load
+    from etl.store import writes as load
 
     monkeypatch.setattr(load, "COPY_CHUNK_ROWS", 4)
     monkeypatch.setattr(load, "SQLITE_CHUNK_ROWS", 4)

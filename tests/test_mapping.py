@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl.config import load_mapping, parse_mapping
-from etl.errors import ConfigError
+from etl.core.errors import ConfigError
+from etl.core.mapping_format import load_mapping, parse_mapping
 from etl.pipeline import check_export
 from tests.conftest import MINI_HEADER, MINI_ROW, MINI_YAML, mini_mapping, rules_at
 

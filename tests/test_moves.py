@@ -7,8 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from etl.config import SourceConfig, parse_mapping
+from etl.core.config import SourceConfig
+from etl.core.mapping_format import parse_mapping
 from etl.pipeline import import_export
+from etl.store import Database
 from tests.conftest import MINI_HEADER, MINI_YAML
 from tests.test_load import events_of
 
@@ -34,11 +36,12 @@ def _export(tmp_path: Path, name: str, *rows: str) -> Path:
 def test_tenant_who_keeps_the_parking_space_while_changing_flats_has_moved(engine, tmp_path):
     spec = _spec()
     first = _export(tmp_path, "a_2026-11-01.csv", ANNA_FLAT, BEN_FLAT, ANNA_PARKING, VACANT_03)
-    assert import_export([first], "s", SOURCE, spec, engine).status == "applied"
+    assert import_export([first], "s", SOURCE, spec, Database(engine)).status == "applied"
     moved = ANNA_FLAT.replace(";01;Wohnung;EG;60,5;V1;01.01.2020;", ";03;Wohnung;2. OG;80;V4;01.12.2026;")
     second = _export(tmp_path, "a_2026-12-01.csv", BEN_FLAT, ANNA_PARKING, moved,
                      "0001;1;Hauptstraße;01067;Dresden;01;Wohnung;EG;60,5;;;;;;;;")
-    result = import_export([second], "s", SOURCE, spec, engine, override_reason="small sample")
+    result = import_export([second], "s", SOURCE, spec, Database(engine),
+                           override_reason="small sample")
     assert events_of(engine, result.run_id) == Counter([
         ("moved", "P1", None, "0001/1/01", "0001/1/03"),
         ("tenancy_added", "V4", None, None, None),
@@ -49,11 +52,12 @@ def test_tenant_who_keeps_the_parking_space_while_changing_flats_has_moved(engin
 def test_without_stable_person_keys_a_likely_move_is_only_possible(engine, tmp_path):
     spec = _spec(stable=False)
     first = _export(tmp_path, "a_2026-11-01.csv", ANNA_FLAT, BEN_FLAT, VACANT_03)
-    import_export([first], "s", SOURCE, spec, engine)
+    import_export([first], "s", SOURCE, spec, Database(engine))
     renumbered = ANNA_FLAT.replace(";01;Wohnung;EG;60,5;V1;01.01.2020;;P1;", ";03;Wohnung;2. OG;80;V4;01.12.2026;;P9;")
     second = _export(tmp_path, "a_2026-12-01.csv", BEN_FLAT, renumbered,
                      "0001;1;Hauptstraße;01067;Dresden;01;Wohnung;EG;60,5;;;;;;;;")
-    result = import_export([second], "s", SOURCE, spec, engine, override_reason="small sample")
+    result = import_export([second], "s", SOURCE, spec, Database(engine),
+                           override_reason="small sample")
     events = events_of(engine, result.run_id)
     assert events == Counter([
         ("possible_move", "P9", None, "0001/1/01", "0001/1/03"),
@@ -64,7 +68,7 @@ def test_without_stable_person_keys_a_likely_move_is_only_possible(engine, tmp_p
     ])
     import sqlalchemy as sa
 
-    from etl import db
+    from etl.store import schema as db
 
     with engine.connect() as conn:
         related = conn.execute(sa.select(db.events.c.related_key).where(

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from etl.config import DropConfig
-from etl.drops import Entry
-from etl.pickup import ignored, parse_manifest, scan
+from etl.core.config import DropConfig
+from etl.drops.base import Entry
+from etl.drops.pickup import ignored, parse_manifest, scan
 
 
 def entries(*specs: tuple[str, int, float]) -> list[Entry]:

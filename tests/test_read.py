@@ -6,9 +6,9 @@ import codecs
 
 import pytest
 
-from etl.config import Column, Dialect
-from etl.errors import MappingError, ReadError
-from etl.read import read_table
+from etl.core.errors import MappingError, ReadError
+from etl.core.mapping_format import Column, Dialect
+from etl.stages.read import read_table
 from tests.conftest import MINI_HEADER, MINI_ROW, rules_at
 
 GOOD = f"{MINI_HEADER}\n{MINI_ROW}\n"
@@ -156,12 +156,12 @@ def test_mojibake_and_lossy_saves_are_flagged(check) -> None:
 
 def test_clean_files_take_the_fast_path(monkeypatch) -> None:
     """The row-by-row reader is only for ragged files; a clean export must never need it."""
-    import etl.read
+    from etl.stages import read
 
     def fail(*args, **kwargs):
         raise AssertionError("exact path used for a clean file")
 
-    monkeypatch.setattr(etl.read, "_parse_exact", fail)
+    monkeypatch.setattr(read, "parse_exact", fail)
     from etl.pipeline import check_export, group_exports
     from tests.conftest import SAMPLES, mapping
 

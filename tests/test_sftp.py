@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from bench.generate import generate, write
 from etl.cli import app
-from etl.config import load_config
-from etl.errors import AuthRefused, HostKeyRefused
+from etl.core.config import load_config
+from etl.core.errors import AuthRefused, HostKeyRefused
 from etl.runner import Runner
+from etl.store import Database
 from tests.conftest import SAMPLES, dump, slow_upload, write_config
 from tests.sshd import Sshd, keygen
 
@@ -55,7 +56,7 @@ def make_config(tmp_path: Path, database_url: str, server: Sshd, *, trusted: boo
 
 
 def runner_for(config: Path, engine) -> Runner:
-    return Runner(load_config(config), engine)
+    return Runner(load_config(config), Database(engine))
 
 
 def tree(folder: Path) -> set[str]:

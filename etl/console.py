@@ -1,0 +1,111 @@
+"""Shell: what operators read on a terminal — one line per source pass, the summary of a checked
+or imported export, the run and event history, the rule catalogue. Plain text built from the
+library's plain data; the CLI and the daemon print or log it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from etl.core.mapping_format import Mapping
+from etl.core.rules import RULES
+from etl.pipeline import CheckResult, ImportResult
+from etl.runner import SourcePass
+
+
+def summary_line(done: SourcePass) -> str:
+    """One line per source pass."""
+    if done.busy:
+        return f"{done.source}: busy (another run holds the lock), skipped"
+    parts = [f"{o.key} {o.status.upper()}" + (f" -> {o.settled_in}" if o.settled_in else "")
+             + (f" ({o.error})" if o.error else "") for o in done.outcomes]
+    if done.waiting:
+        parts.append(f"waiting: {', '.join(done.waiting)}")
+    if done.error:
+        parts.append(f"FAILED: {done.error}")
+    return f"{done.source}: " + ("; ".join(parts) if parts else "nothing to do")
+
+
+def check_summary(result: CheckResult, limit: int = 20) -> str:
+    """A checked export: rows per entity, errors by rule, the first errors."""
+    counts = result.entities.counts() if result.entities else None
+    return findings_summary(result.files, counts, result.findings, limit)
+
+
+def findings_summary(
+    files: Iterable[str], counts: dict[str, int] | None, found: pd.DataFrame, limit: int = 20
+) -> str:
+    """A few lines: rows per entity, errors by rule, the first errors."""
+    lines = [f"Export: {', '.join(files)}"]
+    if counts is not None:
+        lines.append("Rows: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    if found.empty:
+        lines.append("Valid: no errors.")
+        return "\n".join(lines)
+    lines.append(f"INVALID: {len(found)} error(s)")
+    for rule, n in found["rule"].value_counts().items():
+        lines.append(f"  {n:>7}  {rule}")
+    lines.append(f"First {min(limit, len(found))}:")
+    for row in found.head(limit).to_dict("records"):
+        where = f"{Path(row['file']).name}:{'' if pd.isna(row['line']) else row['line']}"
+        col = f" [{row['column']}]" if isinstance(row["column"], str) else ""
+        val = f" {row['value']!r}" if isinstance(row["value"], str) else ""
+        lines.append(f"  {where}{col}{val} {row['rule']}: {row['message_en']}")
+    return "\n".join(lines)
+
+
+def import_summary(result: ImportResult) -> str:
+    """An import's outcome: status, guard verdict, rows written, events per type."""
+    lines = [f"Run {result.run_id}  source {result.source}  {result.status.upper()}"]
+    if result.status == "duplicate":
+        return "\n".join([*lines, "Already applied (same content): nothing to do."])
+    if result.status == "rejected":
+        assert result.findings is not None
+        return "\n".join([*lines, findings_summary(result.files, None, result.findings)])
+    if result.verdict is not None:
+        lines.append(f"Guard: {result.verdict.label}")
+        lines += [f"  - {refusal.english}" for refusal in result.verdict.problems]
+        if result.status == "refused":
+            lines.append("Nothing was written. Override with --force --reason '...' if intended.")
+    if result.changes is not None:
+        writes, ends = result.changes.written(), result.changes.ended_counts()
+        lines.append(f"Rows written: {writes or 'none'}; ended: {ends or 'none'}")
+        summary = result.changes.summary()
+        lines.append("Events: " + (", ".join(f"{k} {v}" for k, v in summary.items()) or "none"))
+    return "\n".join(lines)
+
+
+def _short_summary(text: str | None, width: int = 60) -> str:
+    """Event counts of a run, cut to fit a terminal line."""
+    line = ", ".join(f"{k} {v}" for k, v in json.loads(text or "{}").items())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def runs_table(runs: pd.DataFrame) -> str:
+    """The run history as a table."""
+    if not len(runs):
+        return "no runs yet"
+    return runs.assign(summary=runs["summary"].map(_short_summary)).to_string(index=False)
+
+
+def events_table(events: pd.DataFrame) -> str:
+    """Change events as a table (keys and field names only)."""
+    if not len(events):
+        return "no events"
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return events.fillna("").to_string(index=False)
+
+
+def mappings_list(mappings: Iterable[Mapping]) -> str:
+    """One line per ERP dialect."""
+    return "\n".join(f"{spec.name:<20} {spec.title}" for spec in mappings)
+
+
+def rules_yaml() -> str:
+    """The rule catalogue, German and English, as YAML."""
+    return yaml.safe_dump({k: {"de": r.de, "en": r.en} for k, r in RULES.items()},
+                          allow_unicode=True, sort_keys=True, width=100)

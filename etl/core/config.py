@@ -1,0 +1,230 @@
+"""Core: the application's configuration — `config.yaml` as frozen models.
+
+Checked once, at the edge: every problem is collected and raised together as one ConfigError
+(the mappings a source names are loaded and checked too, see `mapping_format`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from etl.core import cron
+from etl.core.errors import ConfigError
+from etl.core.mapping_format import load_mapping
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GuardConfig(_Model):
+    max_ended_share: float = Field(0.10, ge=0, le=1, description="of the active tenancies")
+    max_shrink: float = Field(0.20, ge=0, le=1, description="drop of resident rows")
+
+
+class SftpConfig(_Model):
+    """An SFTP server holding a client's drop. Secrets come from the environment or a file."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    key_file: Path | None = Field(None, description="private key (Ed25519, ECDSA or RSA)")
+    key_passphrase_env: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = Field(None, description="e.g. a systemd credential")
+    known_hosts: Path | None = Field(None, description="default: <work_dir>/known_hosts")
+    host_key_fingerprint: str | None = Field(
+        None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
+        description="pinned host key, as `ssh-keygen -lf` prints it")
+    connect_timeout: float = Field(15, gt=0)
+    read_timeout: float = Field(60, gt=0)
+    retries: int = Field(4, ge=1, le=20, description="attempts per operation")
+    backoff_seconds: float = Field(2, ge=0)
+    read_size: int = Field(261_120, ge=4096, le=1 << 20,
+                           description="bytes per SFTP read request (OpenSSH serves up to 255 KiB)")
+    concurrent_requests: int = Field(32, ge=1, le=256,
+                                     description="SFTP read requests in flight")
+
+    @model_validator(mode="after")
+    def _auth(self) -> SftpConfig:
+        if self.key_file is None and self.password_env is None and self.password_file is None:
+            raise ValueError("needs key_file, password_env or password_file")
+        return self
+
+
+class DropConfig(_Model):
+    """Where a client's exports arrive: a local folder (default) or an SFTP server."""
+
+    path: str = Field(".", description="local: folder (relative to config.yaml); "
+                      "sftp: base folder on the server (relative to the login folder)")
+    sftp: SftpConfig | None = None
+    inbox: str = "inbox"
+    archive: str = "archive"
+    error: str = "error"
+    pattern: str | None = Field(None, description="file names to take; default: the mapping's")
+    marker: str | None = Field(None, pattern=r"^\.[A-Za-z0-9_-]+$",
+                               description="e.g. .done: a file is complete when <name>.done "
+                               "(or <stem>.done) exists")
+    manifest: str | None = Field(None, description="glob of a multi-file export's manifest")
+    settle_seconds: float = Field(30, ge=0, le=3600,
+                                  description="without a marker: unchanged this long = complete")
+
+
+class SourceConfig(_Model):
+    """One client's drop: whose data it is, how it is read, where it arrives and when."""
+
+    client: str = Field(min_length=1, max_length=64)
+    mapping: str
+    guard: GuardConfig = GuardConfig()
+    move_window_days: int = Field(62, ge=0, le=366)
+    drop: DropConfig | None = None
+    schedule: str | None = Field(None, description="cron expression for `etl schedule`")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            cron.parse(v)
+        return v
+
+    @property
+    def parsed_schedule(self) -> cron.CronSchedule | None:
+        """The checked ``schedule``."""
+        return cron.parse(self.schedule) if self.schedule else None
+
+
+class DatabaseConfig(_Model):
+    url: str = Field("sqlite:///portal.db", description="without password: see password_env")
+    password_env: str = Field("ETL_DATABASE_PASSWORD",
+                              description="environment variable holding the password")
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret(cls, v: str) -> str:
+        try:
+            password = urlsplit(v).password
+        except ValueError as exc:  # e.g. a port that is not a number
+            raise ValueError(f"not a database URL: {exc}") from None
+        if password:
+            raise ValueError("the URL holds a password: put it in the environment "
+                             "(database.password_env) instead of config.yaml")
+        return v
+
+
+class SchedulerConfig(_Model):
+    misfire_grace_seconds: int = Field(300, ge=1, description="a run this late is still started")
+    max_parallel: int = Field(2, ge=1, le=32, description="sources imported at the same time")
+
+
+class AppConfig(_Model):
+    """config.yaml."""
+
+    mappings_dir: Path = Path("mappings")
+    work_dir: Path = Field(Path("var"), description="staging, locks, known_hosts")
+    timezone: str = Field("Europe/Berlin", description="of schedules and archive folders")
+    database: DatabaseConfig = DatabaseConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    sources: dict[str, SourceConfig] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    def source(self, name: str) -> SourceConfig:
+        """The named source; raises ConfigError naming the known ones."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise ConfigError(f"unknown source {name!r} (known: {known})")
+        return self.sources[name]
+
+    def known_hosts(self, sftp: SftpConfig | None) -> Path:
+        """The known_hosts file of an SFTP drop (default: ``<work_dir>/known_hosts``)."""
+        return (sftp.known_hosts if sftp else None) or self.work_dir / "known_hosts"
+
+
+def _relative_to(base: Path, path: Path | None) -> Path | None:
+    return None if path is None or path.is_absolute() else base / path
+
+
+def _resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
+    """Relative paths in config.yaml are relative to the file's folder."""
+    sources = {}
+    for name, src in cfg.sources.items():
+        drop = src.drop
+        if drop is not None and drop.sftp is None:
+            if not Path(drop.path).is_absolute():
+                drop = drop.model_copy(update={"path": str(base / drop.path)})
+        elif drop is not None and drop.sftp is not None:
+            sftp = drop.sftp
+            update = {k: _relative_to(base, getattr(sftp, k))
+                      for k in ("key_file", "password_file", "known_hosts")}
+            sftp = sftp.model_copy(update={k: v for k, v in update.items() if v is not None})
+            drop = drop.model_copy(update={"sftp": sftp})
+        sources[name] = src.model_copy(update={"drop": drop})
+    update: dict[str, Any] = {"sources": sources}
+    for key in ("mappings_dir", "work_dir"):
+        resolved = _relative_to(base, getattr(cfg, key))
+        if resolved is not None:
+            update[key] = resolved
+    return cfg.model_copy(update=update)
+
+
+def _check_sources(cfg: AppConfig) -> list[str]:
+    problems = []
+    for name, src in cfg.sources.items():
+        path = cfg.mappings_dir / f"{src.mapping}.yaml"
+        if not path.is_file():
+            problems.append(f"sources.{name}.mapping: {src.mapping!r} not found in "
+                            f"{cfg.mappings_dir}")
+            continue
+        if src.drop is None:
+            continue
+        try:
+            multi = load_mapping(str(path), cfg.mappings_dir).multi_file
+        except ConfigError:
+            continue  # reported by whoever loads the mapping
+        if multi and src.drop.manifest is None:
+            problems.append(f"sources.{name}.drop.manifest: mapping {src.mapping!r} has several "
+                            "files per export; its drop needs a manifest (the file uploaded last)")
+        if not multi and src.drop.manifest is not None:
+            problems.append(f"sources.{name}.drop.manifest: only for multi-file mappings")
+    return problems
+
+
+def load_config(path: Path) -> AppConfig:
+    """config.yaml as a frozen model; a missing file means the defaults. Raises ConfigError."""
+    if not path.is_file():
+        return AppConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        cfg = AppConfig.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path} is invalid", problems) from exc
+    cfg = _resolve_paths(cfg, path.parent)
+    problems = _check_sources(cfg)
+    if problems:
+        raise ConfigError(f"{path} is invalid", problems)
+    return cfg

@@ -1,0 +1,73 @@
+"""Core: findings — one row per problem, naming file, line, column, value and rule.
+
+Every stage reports problems as a frame with ``COLUMNS`` so that thousands of bad rows cost one
+vectorised operation, not a Python loop; the texts come from the rule catalogue (`rules`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from etl.core.rules import message
+
+COLUMNS = ["file", "line", "column", "value", "rule", "message_de", "message_en"]
+
+
+def empty() -> pd.DataFrame:
+    """A findings frame with no rows."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else "str") for c in COLUMNS})
+
+
+def make(
+    rule: str,
+    *,
+    file: str | pd.Series,
+    line: int | pd.Series | None,
+    column: str | pd.Series | None,
+    value: str | pd.Series | None = None,
+    **params: object,
+) -> pd.DataFrame:
+    """Findings of one rule; any argument may be a Series (one finding per element)."""
+    de, en = message(rule, **params)
+    frame = pd.DataFrame(
+        {
+            "file": file,
+            "line": line,
+            "column": column,
+            "value": value,
+            "rule": rule,
+            "message_de": de,
+            "message_en": en,
+        },
+        index=_index_of(file, line, column, value),
+    )
+    return normalise(frame)
+
+
+def _index_of(*parts: object) -> pd.Index:
+    for p in parts:
+        if isinstance(p, pd.Series):
+            return p.index
+    return pd.RangeIndex(1)
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed columns and dtypes, sorted by file and line."""
+    frame = frame.reindex(columns=COLUMNS).reset_index(drop=True)
+    frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
+    for c in COLUMNS:
+        if c != "line":
+            frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
+    return frame
+
+
+def concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """All findings of several stages, ordered by file, line, column."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return normalise(empty())
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["file", "line", "column"], na_position="first", kind="stable")
+    return normalise(out)

@@ -1,0 +1,206 @@
+"""Core: the catalogue of rules — every problem the import can report, in German for ERP staff
+and in English for operators (`etl rules`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's text for ERP staff (German) and operators (English); may hold ``{placeholders}``."""
+
+    de: str
+    en: str
+
+
+RULES: dict[str, Rule] = {
+    # the file as a whole
+    "file.empty": Rule("Die Datei ist leer.", "The file is empty."),
+    "file.binary": Rule(
+        "Die Datei ist keine CSV-Textdatei (Binärdaten, z. B. eine Excel-Datei). "
+        "Bitte als CSV exportieren.",
+        "The file is not a CSV text file (binary content, e.g. an Excel workbook).",
+    ),
+    "file.no_data": Rule(
+        "Die Datei enthält eine Kopfzeile, aber keine Datenzeilen.",
+        "The file has a header but no data rows.",
+    ),
+    "file.unassigned": Rule(
+        "Die Datei passt zu keinem Dateityp des Formats {mapping} (erwartet: {expected}).",
+        "The file matches no file of mapping {mapping} (expected: {expected}).",
+    ),
+    "file.missing": Rule(
+        "Zum Export gehört eine Datei {role} ({expected}), sie fehlt.",
+        "The export lacks its {role} file ({expected}).",
+    ),
+    # the drop: a multi-file export's manifest and what it promises
+    "manifest.invalid": Rule(
+        "Die Manifest-Zeile ist nicht lesbar (erwartet: „Datei“, „Datei;Größe“, "
+        "„Datei;Größe;SHA-256“ oder „SHA-256  Datei“).",
+        "Unreadable manifest line (expected 'file', 'file;size', 'file;size;sha256' or "
+        "'sha256  file').",
+    ),
+    "manifest.empty": Rule(
+        "Das Manifest nennt keine Dateien.", "The manifest lists no files.",
+    ),
+    "manifest.member_missing": Rule(
+        "Das Manifest nennt die Datei {member}, sie liegt aber nicht im Eingangsordner. "
+        "Der Export wurde als Ganzes nicht übernommen.",
+        "The manifest lists {member}, which is not in the inbox; the export was refused "
+        "as a whole.",
+    ),
+    "file.truncated": Rule(
+        "Die Datei ist unvollständig: {actual} Bytes statt {expected} laut Manifest. "
+        "Der Export wurde als Ganzes nicht übernommen. Bitte erneut hochladen.",
+        "The file is truncated: {actual} bytes, the manifest says {expected}; the export was "
+        "refused as a whole.",
+    ),
+    "file.checksum": Rule(
+        "Die Prüfsumme (SHA-256) der Datei stimmt nicht mit dem Manifest überein: die Datei "
+        "wurde beschädigt oder verändert. Bitte erneut hochladen.",
+        "The file's SHA-256 differs from the manifest: damaged or changed in transit.",
+    ),
+    # encoding
+    "encoding.undecodable": Rule(
+        "Zeichen nicht lesbar (Byte 0x{byte}): die Datei ist nicht in {encoding} gespeichert.",
+        "Undecodable byte 0x{byte}: the file is not encoded in {encoding}.",
+    ),
+    "encoding.mojibake": Rule(
+        "Umlaute sind verstümmelt (z. B. „Ã¼“ statt „ü“): die Datei wurde mit falscher "
+        "Zeichenkodierung gespeichert. Bitte neu exportieren.",
+        "Garbled characters (mojibake such as 'Ã¼' for 'ü'): the file was saved with the "
+        "wrong encoding.",
+    ),
+    "encoding.lossy": Rule(
+        "Zeichen wurden durch „?“ ersetzt (verlustbehaftetes Speichern, z. B. in Excel). "
+        "Bitte aus dem ERP neu exportieren.",
+        "Characters were replaced by '?' (lossy save, e.g. by Excel).",
+    ),
+    # structure
+    "header.not_found": Rule(
+        "Kopfzeile nicht gefunden: keine Zeile enthält die erwarteten Spalten ({expected}).",
+        "Header not found: no line holds the expected columns ({expected}).",
+    ),
+    "header.missing_column": Rule(
+        "Pflichtspalte „{column}“ fehlt in der Kopfzeile.",
+        "Required column '{column}' is missing from the header.",
+    ),
+    "header.duplicate_column": Rule(
+        "Spalte „{column}“ steht mehrfach in der Kopfzeile.",
+        "Column '{column}' appears more than once in the header.",
+    ),
+    "row.field_count": Rule(
+        "Zeile hat nicht {expected} Felder wie die Kopfzeile (Anzahl siehe Wert): "
+        "Trennzeichen im Text ohne Anführungszeichen?",
+        "Row does not have the header's {expected} fields (count in value): "
+        "unquoted delimiter in a value?",
+    ),
+    "row.unreadable": Rule(
+        "Die Zeile lässt sich nicht als CSV lesen ({detail}).",
+        "The line cannot be read as CSV ({detail}).",
+    ),
+    "row.unclosed_quote": Rule(
+        "Anführungszeichen wird bis zum Dateiende nicht geschlossen.",
+        "A quoted field is never closed before the end of the file.",
+    ),
+    # values
+    "key.excel_scientific": Rule(
+        "Schlüssel in wissenschaftlicher Schreibweise (z. B. 1,23E+11): von Excel beschädigt. "
+        "Bitte aus dem ERP neu exportieren, nicht in Excel speichern.",
+        "Key in scientific notation (e.g. 1,23E+11): damaged by Excel.",
+    ),
+    "key.leading_zeros": Rule(
+        "Schlüssel hat weniger als {width} Stellen: führende Nullen fehlen (von Excel entfernt?).",
+        "Key shorter than {width} characters: leading zeros lost (removed by Excel?).",
+    ),
+    "date.format": Rule(
+        "Datum nicht lesbar; erwartet wird {formats}.",
+        "Unreadable date; expected {formats}.",
+    ),
+    "number.format": Rule(
+        "Zahl nicht lesbar (Dezimaltrennzeichen „{decimal}“).",
+        "Unreadable number (decimal separator '{decimal}').",
+    ),
+    "value.unknown": Rule(
+        "Wert nicht bekannt; erlaubt sind: {allowed}.",
+        "Unknown value; allowed: {allowed}.",
+    ),
+    "split.format": Rule(
+        "Feld lässt sich nicht in {parts} zerlegen.",
+        "Value cannot be split into {parts}.",
+    ),
+    "required": Rule("Pflichtfeld ist leer.", "Required value is empty."),
+    "key.unique": Rule(
+        "Schlüssel kommt mehrfach mit abweichenden Angaben vor ({entity}).",
+        "Key occurs more than once with differing values ({entity}).",
+    ),
+    "postal_code.format": Rule(
+        "Postleitzahl muss fünfstellig sein.", "Postal code must have five digits."
+    ),
+    "email.format": Rule("E-Mail-Adresse ungültig.", "Invalid email address."),
+    "phone.format": Rule("Telefonnummer ungültig.", "Invalid phone number."),
+    "date.order": Rule(
+        "Vertragsende liegt vor Vertragsbeginn.", "Contract end is before contract start."
+    ),
+    "date.range": Rule(
+        "Datum außerhalb des plausiblen Bereichs (1900–2100).",
+        "Date outside the plausible range (1900–2100).",
+    ),
+    "living_area.range": Rule(
+        "Wohnfläche unplausibel (erlaubt 0 bis 2000 m²).",
+        "Implausible living area (0 to 2000 m² allowed).",
+    ),
+    "rooms.range": Rule(
+        "Zimmerzahl unplausibel (erlaubt 0 bis 20, halbe Zimmer möglich).",
+        "Implausible number of rooms (0 to 20, halves allowed).",
+    ),
+    "ref.property": Rule(
+        "Verweist auf eine Wirtschaftseinheit, die im Export fehlt.",
+        "Refers to a property missing from the export.",
+    ),
+    "ref.building": Rule(
+        "Verweist auf ein Gebäude, das im Export fehlt.",
+        "Refers to a building missing from the export.",
+    ),
+    "ref.unit": Rule(
+        "Mietvertrag verweist auf eine Mieteinheit, die im Export fehlt.",
+        "Tenancy refers to a unit missing from the export.",
+    ),
+    "ref.tenancy": Rule(
+        "Vertragspartner verweist auf einen Mietvertrag, der im Export fehlt.",
+        "Membership refers to a tenancy missing from the export.",
+    ),
+    "ref.person": Rule(
+        "Vertragspartner verweist auf eine Person, die im Export fehlt.",
+        "Membership refers to a person missing from the export.",
+    ),
+    # guard: plausibility against the last accepted export
+    "guard.empty": Rule(
+        "Export enthält keine Mietverträge oder Einheiten ({unit} Einheiten, {tenancy} Verträge).",
+        "The export holds no tenancies or units ({unit} units, {tenancy} tenancies).",
+    ),
+    "guard.stale": Rule(
+        "Export vom {export} ist älter als der zuletzt übernommene vom {last}.",
+        "Export of {export} is older than the last applied one of {last}.",
+    ),
+    "guard.too_many_ended": Rule(
+        "Export würde {ended} von {active} aktiven Mietverträgen beenden ({share}, erlaubt "
+        "{limit}).",
+        "Export would end {ended} of {active} active tenancies ({share}, limit {limit}).",
+    ),
+    "guard.shrink": Rule(
+        "Export hat {now} statt {before} Bewohnerzeilen (−{drop}, erlaubt −{limit}).",
+        "Export has {now} instead of {before} resident rows (−{drop}, limit −{limit}).",
+    ),
+    "schema.dtype": Rule(
+        "Interner Typfehler in Spalte (bitte melden).",
+        "Internal type error in column (please report).",
+    ),
+}
+
+
+def message(rule: str, **params: object) -> tuple[str, str]:
+    """The (German, English) text of ``rule``; raises KeyError for an unknown rule."""
+    r = RULES[rule]
+    return r.de.format(**params), r.en.format(**params)

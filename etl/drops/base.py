@@ -1,0 +1,80 @@
+"""Drops: what every drop offers — a local folder (`local`) or an SFTP server (`sftp`) — the same
+few operations on folders below the drop's base (``inbox``, ``archive/2026/11/27``, ``error``),
+so that pickup and settlement are written once.
+
+Moves and uploads never overwrite: a name that is taken gets ``~2``, ``~3``, ... before its
+extension. Every operation raises only SourceError (or a subclass): each drop translates its own
+failures (``OSError``, paramiko's errors) at its boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+from etl.core.errors import SourceError
+from etl.core.exports import ExportFile
+
+Progress = Callable[[int, int], None]
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A regular file in a drop folder."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+class Drop(Protocol):
+    """A drop's folders, by name relative to its base."""
+
+    label: str
+
+    def list(self, folder: str) -> list[Entry]: ...
+
+    def read_small(self, folder: str, name: str, limit: int = CHUNK) -> bytes: ...
+
+    def fetch(self, folder: str, name: str, dest: Path,
+              progress: Progress | None = None) -> ExportFile:
+        """Copy ``name`` to ``dest`` (complete or not at all), hashing it on the way."""
+        ...
+
+    def move(self, folder: str, name: str, target: str) -> str: ...
+
+    def put(self, folder: str, name: str, data: bytes) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def candidates(name: str) -> Iterator[str]:
+    """``name``, then ``stem~2.ext``, ``stem~3.ext``, ...: where a move may land."""
+    yield name
+    path = PurePosixPath(name)
+    for n in range(2, 10_000):
+        yield f"{path.stem}~{n}{path.suffix}"
+    raise SourceError(f"no free name for {name} in the target folder")
+
+
+def copy_hashing(source: BinaryIO, target: BinaryIO, total: int,
+                 progress: Progress | None = None) -> tuple[int, str]:
+    """Copy in 1 MiB blocks, hashing as it goes: (bytes copied, SHA-256 hex)."""
+    digest = hashlib.sha256()
+    done = 0
+    while block := source.read(CHUNK):
+        target.write(block)
+        digest.update(block)
+        done += len(block)
+        if progress:
+            progress(done, total)
+    return done, digest.hexdigest()
+
+
+def part_name(name: str) -> str:
+    """The temporary name of a file being written: hidden and ignored by every pickup."""
+    return f".{name}.part"

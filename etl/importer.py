@@ -1,0 +1,149 @@
+"""The import as a library: one configuration and its portal database, with one method per thing
+an operator does. Every `etl` command is a few lines over one of these methods, the way
+sqlite-utils' commands call ``Database`` methods; a Python user can call them just as well::
+
+    importer = Importer.open(Path("config.yaml"))
+    importer.upgrade()
+    result = importer.import_files([Path("mieterliste_2026-11-01.csv")], source="lindenhof")
+    passes = importer.run()
+
+Errors are the project's error tree (`etl.core.errors`), never a dependency's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from etl.core.config import AppConfig, load_config
+from etl.core.errors import ConfigError
+from etl.core.mapping_format import Mapping as ErpMapping
+from etl.core.mapping_format import load_mapping
+from etl.drops import report
+from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
+from etl.pipeline import CheckResult, ImportResult, check_export, group_exports, import_export
+from etl.runner import Runner, SourcePass
+from etl.store import Database
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One export read, mapped and validated; ``report``: where its error report was written."""
+
+    result: CheckResult
+    report: Path | None = None
+
+
+class Importer:
+    """One configuration (config.yaml) and its portal database."""
+
+    def __init__(self, cfg: AppConfig, environ: Mapping[str, str] = os.environ):
+        self.cfg = cfg
+        self.environ = environ
+        self._database: Database | None = None
+
+    @classmethod
+    def open(cls, config: Path, environ: Mapping[str, str] = os.environ) -> Importer:
+        """The importer of a config.yaml; raises ConfigError listing every problem."""
+        return cls(load_config(config), environ)
+
+    @property
+    def database(self) -> Database:
+        """The portal database (connected on first use)."""
+        if self._database is None:
+            self._database = Database.from_config(self.cfg.database, self.environ)
+        return self._database
+
+    # -- mappings and checks (no database) ----------------------------------------------------
+
+    def mapping(self, name_or_path: str) -> ErpMapping:
+        """A mapping by name (``mappings/<name>.yaml``) or path."""
+        return load_mapping(name_or_path, self.cfg.mappings_dir)
+
+    def mappings(self) -> list[ErpMapping]:
+        """Every mapping in the mappings folder."""
+        return [self.mapping(str(p)) for p in sorted(self.cfg.mappings_dir.glob("*.yaml"))]
+
+    def validate(self, files: list[Path], mapping: str,
+                 report_path: Path | None = None) -> list[Checked]:
+        """Read, map and validate exports: the files of a one-file dialect are separate exports,
+        those of a multi-file dialect one. With ``report_path``, the error report of a rejected
+        export is written there (with several exports: one per export, named after it)."""
+        spec = self.mapping(mapping)
+        exports = group_exports(files, spec)
+        out = []
+        for paths in exports:
+            result = check_export(paths, spec)
+            target = None
+            if not result.ok and report_path is not None:
+                target = report_path if len(exports) == 1 else report_path.with_name(
+                    report.report_names(paths[0].stem)[0])
+                report.write_csv(result.findings, target)
+            out.append(Checked(result, target))
+        return out
+
+    # -- the database -------------------------------------------------------------------------
+
+    def upgrade(self) -> str | None:
+        """Create or upgrade the portal schema; returns its revision."""
+        return self.database.upgrade()
+
+    def import_files(self, files: list[Path], source: str, *, dry_run: bool = False,
+                     override_reason: str | None = None,
+                     report_path: Path | None = None) -> ImportResult:
+        """Apply one export of ``source`` (every file of a multi-file export at once) in one
+        transaction; ``dry_run``: compute the change set, write nothing. With ``report_path``,
+        the error report of a rejected export is written there."""
+        src = self.cfg.source(source)
+        spec = self.mapping(src.mapping)
+        self.database.check_schema()
+        result = import_export(files, source, src, spec, self.database, dry_run=dry_run,
+                               override_reason=override_reason)
+        if result.status == "rejected" and report_path is not None:
+            assert result.findings is not None
+            report.write_csv(result.findings, report_path)
+        return result
+
+    def runs(self, source: str | None = None, limit: int = 20) -> pd.DataFrame:
+        """The import history, newest first."""
+        return self.database.recent_runs(source, limit)
+
+    def events(self, client: str | None = None, run_id: str | None = None,
+               event: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """The newest change events (keys and field names, never residents' data)."""
+        return self.database.recent_events(client, run_id, event, limit)
+
+    # -- drops --------------------------------------------------------------------------------
+
+    def runner(self) -> Runner:
+        """The runner of passes over the drops (the schema must be current)."""
+        self.database.check_schema()
+        return Runner(self.cfg, self.database, environ=self.environ)
+
+    def run(self, sources: list[str] | None = None) -> list[SourcePass]:
+        """One pass over the named sources (default: every source with a drop), side by side."""
+        names = sources or [n for n, s in self.cfg.sources.items() if s.drop is not None]
+        for name in names:
+            if self.cfg.source(name).drop is None:
+                raise ConfigError(f"source {name!r} has no drop in the configuration")
+        return self.runner().run_all(names)
+
+    def retry(self, source: str, key: str, override_reason: str | None = None) -> SourcePass:
+        """Take an export out of the source's error folder again."""
+        return self.runner().retry(source, key, override_reason=override_reason)
+
+    def check_host_key(self, source: str) -> HostKeyCheck:
+        """The host key the source's SFTP server presents, compared with known_hosts."""
+        drop = self.cfg.source(source).drop
+        if drop is None or drop.sftp is None:
+            raise ConfigError(f"source {source!r} has no SFTP drop")
+        return check_host_key(drop.sftp, self.cfg.known_hosts(drop.sftp))
+
+    def trust_host_key(self, check: HostKeyCheck, confirmed: str | None = None) -> None:
+        """Write the presented key to known_hosts (``confirmed``: the fingerprint the server's
+        administrator confirmed; refused when it differs)."""
+        trust_host_key(check, confirmed)

@@ -1,0 +1,76 @@
+"""Stage guard: plausibility of an export against the last accepted one, before anything is
+written. Refusals name the numbers; an operator may override with a reason (recorded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from etl.core.changes import ChangeSet
+from etl.core.rules import message
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    max_ended_share: float = 0.10  # of the active tenancies
+    max_shrink: float = 0.20  # drop of resident rows (memberships) against the last export
+
+
+class Refusal(NamedTuple):
+    """One reason to refuse an export: its rule and the text for ERP staff and operators."""
+
+    rule: str
+    german: str
+    english: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``ok``: write; otherwise nothing is written unless ``override_reason`` is given."""
+
+    problems: list[Refusal] = field(default_factory=list)
+    override_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems or self.override_reason is not None
+
+    @property
+    def label(self) -> str:
+        if not self.problems:
+            return "passed"
+        return "overridden" if self.override_reason else "refused"
+
+
+def check(
+    changes: ChangeSet,
+    active_before: dict[str, int],
+    export_time: datetime | None,
+    last_export_time: datetime | None,
+    limits: GuardLimits,
+    override_reason: str | None = None,
+) -> Verdict:
+    """Judge the change set; ``active_before`` counts active rows per entity (empty on the first
+    import). Raises nothing: the caller decides what a refusal means."""
+    refusals: list[Refusal] = []
+
+    def refuse(rule: str, **params: object) -> None:
+        refusals.append(Refusal(rule, *message(rule, **params)))
+
+    if changes.counts.get("tenancy", 0) == 0 or changes.counts.get("unit", 0) == 0:
+        refuse("guard.empty", **{k: changes.counts.get(k, 0) for k in ("unit", "tenancy")})
+    if export_time and last_export_time and export_time < last_export_time:
+        refuse("guard.stale", export=f"{export_time:%Y-%m-%d %H:%M}",
+               last=f"{last_export_time:%Y-%m-%d %H:%M}")
+    tenancies = active_before.get("tenancy", 0)
+    ended = len(changes.ended.get("tenancy", ()))
+    if tenancies and ended / tenancies > limits.max_ended_share:
+        refuse("guard.too_many_ended", ended=ended, active=tenancies,
+               share=f"{ended / tenancies:.1%}", limit=f"{limits.max_ended_share:.0%}")
+    residents = active_before.get("membership", 0)
+    now = changes.counts.get("membership", 0)
+    if residents and now < residents * (1 - limits.max_shrink):
+        refuse("guard.shrink", before=residents, now=now, drop=f"{1 - now / residents:.1%}",
+               limit=f"{limits.max_shrink:.0%}")
+    return Verdict(refusals, override_reason if refusals else None)

@@ -1,0 +1,271 @@
+"""Stage map: source tables -> canonical entities, driven only by the mapping YAML.
+
+Per source column: Excel-damage checks on keys, zero padding, value maps, splitting combined
+fields ("PLZ Ort"), separating several values in one field. Per entity: composing keys, column
+groups (tenant 1..4 side by side), typing dates and numbers, and dropping the exact duplicates a
+flat export repeats on every resident's row. Values that cannot be mapped become findings; the
+entity frames keep their source file and line in provenance columns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from etl.core import findings, hashing, textops
+from etl.core.mapping_format import Column, Const, EntitySpec, Join, Mapping, PerGroup
+from etl.core.model import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
+
+_SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
+
+
+def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Entities, pd.DataFrame]:
+    """Canonical entity frames and the findings of mapping (bad keys, dates, numbers, codes)."""
+    problems: list[pd.DataFrame] = []
+    prepared: dict[str, pd.DataFrame] = {}
+    headers: dict[str, dict[str, str]] = {}
+    key_sources = _key_sources(mapping)
+    for role, table in tables.items():
+        frame, found, hdrs = _prepare(mapping, table, key_sources.get(role, set()))
+        prepared[role] = frame
+        headers[role] = hdrs
+        problems.append(found)
+    frames: dict[str, pd.DataFrame] = {}
+    lineage: dict[tuple[str, str, int], str] = {}
+    for name, spec in mapping.entities.items():
+        frame, found = _extract(mapping, name, spec, prepared[spec.from_], headers[spec.from_],
+                                lineage, tables[spec.from_].file)
+        frames[name] = frame
+        problems.append(found)
+    out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
+    files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
+    return Entities(frames, Lineage(lineage), files), findings.normalise(out)
+
+
+def _key_sources(mapping: Mapping) -> dict[str, set[str]]:
+    """Per file, the source fields that feed a key (*_id): they get the Excel-damage checks."""
+    out: dict[str, set[str]] = {}
+    for spec in mapping.entities.values():
+        for fname, expr in spec.fields.items():
+            if not fname.endswith("_id"):
+                continue
+            srcs = expr.join if isinstance(expr, Join) else (expr,) if isinstance(expr, str) else ()
+            for src in srcs:
+                for n in spec.repeat or (0,):
+                    out.setdefault(spec.from_, set()).add(src.format(n=n))
+    return out
+
+
+def _prepare(
+    mapping: Mapping, table: SourceTable, keys: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Apply every column's cleaning; returns source fields, findings, field -> header."""
+    frame = table.frame
+    out = {"_line": frame["_line"]}
+    headers: dict[str, str] = {}
+    problems: list[pd.DataFrame] = []
+    for name, col in mapping.columns(table.role).items():
+        header = table.headers.get(name, col.header)
+        values = frame[name] if name in frame else pd.Series("", index=frame.index, dtype="str")
+        values, found = _clean_column(mapping, col, values, name in keys)
+        problems += [
+            findings.make(rule, file=table.file, line=frame.loc[mask, "_line"], column=header,
+                          value=frame.loc[mask, name], **params)
+            for rule, mask, params in found
+        ]
+        out[name] = values
+        headers[name] = header
+        if col.split:
+            groups = list(re.compile(col.split).groupindex)
+            parts = textops.per_distinct(
+                values, lambda v, c=col.split, g=groups: textops.extract(v, c, g))
+            bad = (values != "") & parts.isna().any(axis=1)
+            if bad.any():
+                problems.append(findings.make(
+                    "split.format", file=table.file, line=frame.loc[bad, "_line"],
+                    column=header, value=values[bad],
+                    parts=" + ".join(re.compile(col.split).groupindex)))
+            for group in parts.columns:
+                out[group] = parts[group].fillna("").astype("str").str.strip()
+                headers[group] = header
+        if col.list:
+            parts = textops.split_first(values, col.list)
+            out[name] = parts["first"]
+            out[f"{name}_more"] = parts["rest"]
+            headers[f"{name}_more"] = header
+    return pd.DataFrame(out), findings.concat(problems), headers
+
+
+def _clean_column(
+    mapping: Mapping, col: Column, values: pd.Series, is_key: bool
+) -> tuple[pd.Series, list[tuple[str, pd.Series, dict[str, object]]]]:
+    found: list[tuple[str, pd.Series, dict[str, object]]] = []
+    filled = values != ""
+    if is_key:
+        sci = textops.fullmatch(values, _SCIENTIFIC)
+        if sci.any():
+            found.append(("key.excel_scientific", sci, {}))
+        if col.width:
+            short = filled & (values.str.len() < col.width) & ~sci
+            if short.any():
+                found.append(("key.leading_zeros", short, {"width": col.width}))
+    if col.pad:
+        values = values.where(~filled, values.str.pad(col.pad, side="left", fillchar="0"))
+    if col.map:
+        vmap = mapping.value_maps[col.map]
+        table = {k.strip().lower(): v for k, v in vmap.values.items()}
+
+        def lookup(distinct: pd.Series) -> pd.Series:
+            mapped = distinct.str.lower().map(table)
+            if vmap.default is not None:
+                mapped = mapped.fillna(vmap.default)
+            return mapped.where(distinct != "", "")
+
+        mapped = textops.per_distinct(values, lookup)
+        unknown = mapped.isna()
+        if unknown.any():
+            allowed = ", ".join(vmap.values)
+            found.append(("value.unknown", unknown, {"allowed": allowed}))
+        values = mapped.fillna("").astype("str")
+    return values, found
+
+
+def _extract(
+    mapping: Mapping,
+    name: str,
+    spec: EntitySpec,
+    frame: pd.DataFrame,
+    headers: dict[str, str],
+    lineage: dict[tuple[str, str, int], str],
+    file: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    entity = ENTITIES[name]
+    groups = spec.repeat or (0,)
+    parts = []
+    for position, n in enumerate(groups):
+        part = {"_line": frame["_line"], "_group": n}
+        for fname, expr in spec.fields.items():
+            part[fname], lineage[(name, fname, n)] = _evaluate(
+                mapping, expr, frame, headers, n, position
+            )
+        rows = pd.DataFrame(part, index=frame.index)
+        parts.append(rows[frame[spec.where.format(n=n)] != ""] if spec.where else rows)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    problems = []
+    for f in entity.fields:
+        if f.name not in out:
+            out[f.name] = ""
+        raw = out[f.name].astype("str")
+        if f.kind is Kind.TEXT:
+            out[f.name] = textops.empty_to_na(raw)
+            continue
+        if f.kind is Kind.DATE:
+            typed = textops.per_distinct(raw, lambda v: _to_date(v, mapping))
+            rule, params = "date.format", {
+                "formats": " oder ".join(_human(fmt) for fmt in mapping.dialect.date_formats)
+            }
+        else:
+            typed = textops.per_distinct(raw, lambda v: _to_decimal(v, mapping))
+            rule, params = "number.format", {"decimal": mapping.dialect.decimal}
+        out[f.name], bad = typed["value"], typed["bad"]
+        if bad.any():
+            column = out.loc[bad, "_group"].map(lambda g, f=f: lineage[(name, f.name, g)])
+            problems.append(findings.make(rule, file=file, line=out.loc[bad, "_line"],
+                                          column=column.astype("str"), value=raw[bad], **params))
+    out = out[[*entity.field_names, *PROVENANCE]]
+    return _drop_repeats(out, entity), findings.concat(problems)
+
+
+def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    """Drop exact repeats (a flat export repeats a unit on each resident's row), keeping the first.
+
+    Repeats of a flat export sit on neighbouring rows, so those go first by comparing each row
+    with the one before; then only rows whose key still occurs twice need the full comparison.
+    """
+    fields = entity.field_names
+    if len(frame) > 1:
+        same = np.logical_and.reduce([_same_as_previous(frame[f]) for f in fields])
+        frame = frame[~same]
+    if hashing.all_distinct([frame[k] for k in entity.key]):
+        return frame.reset_index(drop=True)
+    shared_key = frame.duplicated(subset=list(entity.key), keep=False)
+    if not shared_key.any():
+        return frame.reset_index(drop=True)
+    repeat = frame[shared_key].duplicated(subset=entity.field_names, keep="first")
+    return frame.drop(index=repeat[repeat].index).reset_index(drop=True)
+
+
+def _same_as_previous(values: pd.Series) -> np.ndarray:
+    """Per row: equal to the row before it (missing equals missing; the first row: False).
+    Compares two views of one array, without shifting a copy of the column."""
+    if pd.api.types.is_string_dtype(values):
+        column = textops.arrow(values)
+        cur, prev = column[1:], column[:-1]
+        both_missing = pc.and_(cur.is_null(), prev.is_null())
+        same = pc.or_(pc.fill_null(pc.equal(cur, prev), False), both_missing)
+        pairs = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        array = values.to_numpy()
+        missing = pd.isna(array)
+        pairs = (array[1:] == array[:-1]) | (missing[1:] & missing[:-1])
+    return np.concatenate([[False], pairs])
+
+
+def _evaluate(
+    mapping: Mapping,
+    expr: str | Join | Const | PerGroup,
+    rows: pd.DataFrame,
+    headers: dict[str, str],
+    n: int,
+    position: int,
+) -> tuple[pd.Series | str, str]:
+    """A field's values and the header(s) it came from."""
+    if isinstance(expr, Const):
+        return expr.const, "(Konstante)"
+    if isinstance(expr, PerGroup):
+        return expr.per_group[position], "(Spaltengruppe)"
+    if isinstance(expr, str):
+        src = expr.format(n=n)
+        return rows[src], headers[src]
+    srcs = [s.format(n=n) for s in expr.join]
+    cols = [rows[s] for s in srcs]
+    joined = textops.join(cols, mapping.key_separator)
+    incomplete = np.logical_or.reduce([(c == "").to_numpy() for c in cols])
+    return joined.where(~incomplete, ""), " + ".join(headers[s] for s in srcs)
+
+
+def _to_date(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
+    """Dates (``value``) and whether the text was no date in any accepted format (``bad``)."""
+    text = values.fillna("").astype("str")
+    empty = (text == "") | text.isin(mapping.dialect.open_end)
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
+    for fmt in mapping.dialect.date_formats:
+        todo = ~empty & result.isna()
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        result[todo] = parsed.astype("datetime64[s]")
+    return pd.DataFrame({"value": result, "bad": ~empty & result.isna()})
+
+
+def _to_decimal(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
+    """Numbers (``value``) and whether the text was not a number (``bad``)."""
+    text = values.fillna("").astype("str").str.replace(" ", "", regex=False)
+    if mapping.dialect.thousands.strip():
+        text = text.str.replace(mapping.dialect.thousands, "", regex=False)
+    if mapping.dialect.decimal != ".":
+        text = text.str.replace(mapping.dialect.decimal, ".", regex=False)
+    numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
+    return pd.DataFrame({"value": numbers, "bad": (text != "") & numbers.isna()})
+
+
+_HUMAN = {"%d": "TT", "%m": "MM", "%Y": "JJJJ", "%y": "JJ"}
+
+
+def _human(fmt: str) -> str:
+    for k, v in _HUMAN.items():
+        fmt = fmt.replace(k, v)
+    return fmt

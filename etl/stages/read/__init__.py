@@ -1,0 +1,90 @@
+"""Stage read: bytes -> table of strings (kept columns only), with the source line of every row.
+
+Encoding is detected (BOM; valid UTF-8; else the mapping's legacy encoding), never trusted blindly.
+The header is found by its column names (title lines above it are skipped), summary lines below
+the data are cut, and only the columns the mapping names are materialised: everything else (bank
+data, rents, birth dates) is dropped while parsing. Parsing is pyarrow's multi-threaded CSV
+reader; the physical line of each record is computed on the whole byte buffer with numpy
+(newlines outside quotes end records). Files with ragged rows take a slower exact path through
+the standard library's csv module, which reports each bad row by line.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from etl.core import findings
+from etl.core.mapping_format import Column, Dialect
+from etl.core.model import SourceTable
+from etl.stages.read.encoding import BadByte, decode, encoding_findings, may_be_garbled, undecodable
+from etl.stages.read.header import find_header, normalise_header, resolve_columns
+from etl.stages.read.lines import first_lines, read_error, split_line
+from etl.stages.read.parse import clean, parse_exact, parse_fast
+from etl.stages.read.records import records
+
+__all__ = ["normalise_header", "read_table"]
+
+
+def read_table(
+    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+) -> tuple[SourceTable, pd.DataFrame]:
+    """Read one export file; returns the table and cell-level findings.
+
+    Raises ReadError when the bytes cannot be read at all (empty, binary, undecodable, no header,
+    unclosed quote, a line the CSV parser gives up on) and MappingError when a required column is
+    missing. The parsers' own errors (``csv.Error``, ``UnicodeError``) never leave this stage.
+    """
+    try:
+        return _read(data, file, role, columns, dialect)
+    except csv.Error as exc:
+        raise read_error("row.unreadable", file, detail=str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise read_error("encoding.undecodable", file, byte=f"{exc.object[exc.start]:02X}",
+                         encoding=exc.encoding) from exc
+    except UnicodeError as exc:
+        raise read_error("row.unreadable", file, detail=str(exc)) from exc
+
+
+def _read(
+    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+) -> tuple[SourceTable, pd.DataFrame]:
+    try:
+        body, encoding = decode(data, file, dialect.encoding)
+    except BadByte as bad:
+        raise undecodable(bad, file, columns, dialect) from None
+    lines = first_lines(body)
+    header_idx = find_header(lines, file, columns, dialect)
+    header = split_line(lines[header_idx], dialect)
+    positions = resolve_columns(header, file, header_idx + 1, columns)
+
+    starts, ends, first_line, body_end = records(body, file, header_idx, dialect)
+    data_body = memoryview(body)[starts[0] if len(starts) else body_end : body_end]
+    # pyarrow skips empty lines ("" or a lone CR); so must the line numbers
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (np.frombuffer(body, np.uint8)[starts] == 13))
+    lines_of_rows = first_line[~blank]
+    if not len(lines_of_rows):
+        raise read_error("file.no_data", file, header_idx + 1)
+
+    frame = parse_fast(data_body, header, positions, dialect, len(lines_of_rows))
+    bad_rows = findings.empty()
+    if frame is None:
+        frame, bad_rows = parse_exact(
+            bytes(data_body), header, positions, dialect, file, int(first_line[0])
+        )
+    else:
+        frame["_line"] = lines_of_rows
+    frame = clean(frame, list(positions), nbsp="\u00a0".encode() in body)
+    kept = list(positions)
+    frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
+    if frame.empty and bad_rows.empty:
+        raise read_error("file.no_data", file, header_idx + 1)
+    headers = {name: header[i].strip().replace("\ufeff", "") for name, i in positions.items()}
+    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1)
+    suspect = may_be_garbled(body)
+    encoding_problems = encoding_findings(frame, headers, file) if suspect else findings.empty()
+    return table, findings.concat([bad_rows, encoding_problems])

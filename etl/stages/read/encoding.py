@@ -1,0 +1,136 @@
+"""Stage read, the encoding: detected (BOM; valid UTF-8; else the mapping's legacy encoding),
+never trusted blindly; an undecodable byte is pointed at by line and column; mojibake and lossy
+saves are found in the decoded cells."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from etl.core import findings, textops
+from etl.core.errors import ReadError
+from etl.core.mapping_format import Column, Dialect
+from etl.stages.read.header import find_header
+from etl.stages.read.lines import first_lines, read_error, split_line
+
+_UNIT_SEPARATOR = "\x1f"
+_BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
+# UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
+_MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
+# A '?' or U+FFFD between letters: a character lost by a lossy save ("M?ller", "Stra?e").
+_LOSSY = "[A-Za-zÄÖÜäöüß]\\?[A-Za-zäöüß]|\ufffd"
+
+
+class BadByte(Exception):
+    def __init__(self, data: bytes, offset: int, encoding: str):
+        self.data, self.offset, self.encoding = data, offset, encoding
+
+
+def decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]:
+    """UTF-8 bytes of the file and the encoding it was written in; raises BadByte."""
+    if re.match(rb"\s*\Z", data):
+        raise read_error("file.empty", file)
+    for bom, enc in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc).encode("utf-8"), "utf-16"
+            except UnicodeDecodeError as exc:
+                raise read_error("file.binary", file) from exc
+    if data.startswith(_BINARY_MAGIC) or b"\x00" in data[:65536]:
+        raise read_error("file.binary", file)
+    bom = data.startswith(codecs.BOM_UTF8)
+    if bom:
+        data = data[len(codecs.BOM_UTF8) :]
+        legacy = "utf-8"
+    try:
+        transcode(data, "utf-8", validate_only=True)
+        return data, "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError as exc:
+        if codecs.lookup(legacy).name == "utf-8":
+            raise BadByte(data, exc.start, "UTF-8") from exc
+    try:
+        return transcode(data, legacy), legacy
+    except UnicodeDecodeError as exc:
+        raise BadByte(data, exc.start, f"UTF-8 oder/or {legacy}") from exc
+
+
+def transcode(data: bytes, encoding: str, validate_only: bool = False) -> bytearray:
+    """``data`` decoded from ``encoding`` and written as UTF-8, chunk by chunk so that no
+    file-sized str is ever held. UnicodeDecodeError offsets are offsets in ``data``."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    out = bytearray()
+    chunk = 1 << 22
+    for start in range(0, len(data), chunk):
+        pending = len(decoder.getstate()[0])  # bytes of a character split by the last chunk
+        try:
+            text = decoder.decode(data[start : start + chunk], final=start + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            offset = start - pending
+            raise UnicodeDecodeError(exc.encoding, data, offset + exc.start, offset + exc.end,
+                                     exc.reason) from None
+        if not validate_only:
+            out += text.encode("utf-8")
+    return out
+
+
+def undecodable(
+    bad: BadByte, file: str, columns: Mapping[str, Column], dialect: Dialect
+) -> ReadError:
+    """Point at the line and, where the header can be found, the column of an undecodable byte."""
+    data, offset = bad.data, bad.offset
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    field = data[line_start:offset].count(dialect.delimiter.encode())
+    column = f"Feld/field {field + 1}"
+    try:
+        text = data.decode("utf-8", "replace").encode("utf-8")
+        lines = first_lines(text)
+        header = split_line(lines[find_header(lines, file, columns, dialect)], dialect)
+        if field < len(header):
+            column = header[field].strip()
+    except ReadError:
+        pass
+    return read_error("encoding.undecodable", file, line, column, byte=f"{data[offset]:02X}",
+                       encoding=bad.encoding)
+
+
+def may_be_garbled(body: bytes | bytearray) -> bool:
+    """Whether the UTF-8 body holds a '?', or a byte pair that starts 'Ã', 'Â', 'â' or U+FFFD.
+
+    Without them there can be neither mojibake nor a lossy save; one numpy pass over the file
+    spares the cell-by-cell regular expressions in the common, clean case.
+    """
+    if b"?" in body:
+        return True
+    arr = np.frombuffer(body, np.uint8)
+    chunk = 1 << 22
+    for start in range(0, max(len(arr) - 1, 0), chunk):
+        part = arr[start : start + chunk + 1]
+        lead = np.flatnonzero((part[:-1] == 0xC3) | (part[:-1] == 0xEF))
+        if np.isin(part[lead + 1], (0x82, 0x83, 0xA2, 0xBF)).any():
+            return True
+    return False
+
+
+def encoding_findings(frame: pd.DataFrame, headers: dict[str, str], file: str) -> pd.DataFrame:
+    """Mojibake and lossy saves: one regex pass over all kept cells of a row joined together,
+    then a closer look at the few rows that hit."""
+    if frame.empty or not headers:
+        return findings.empty()
+    joined = textops.join([frame[name] for name in headers], _UNIT_SEPARATOR)
+    suspect = frame[textops.contains(joined, f"{_MOJIBAKE}|{_LOSSY}")]
+    parts = []
+    for name, header in headers.items():
+        col = suspect[name]
+        for rule, pattern in (("encoding.mojibake", _MOJIBAKE), ("encoding.lossy", _LOSSY)):
+            hit = textops.contains(col, pattern)
+            if hit.any():
+                parts.append(
+                    findings.make(rule, file=file, line=suspect.loc[hit, "_line"], column=header,
+                                  value=col[hit])
+                )
+    return findings.concat(parts)

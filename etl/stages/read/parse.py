@@ -1,0 +1,130 @@
+"""Stage read, parsing: pyarrow's multi-threaded CSV reader materialises only the kept
+columns; files with ragged rows take a slower exact path through the standard library's csv
+module, which reports each bad row by line."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from etl.core import findings, textops
+from etl.core.mapping_format import Dialect
+from etl.stages.read.lines import read_error
+
+
+def parse_fast(
+    body: memoryview,
+    header: list[str],
+    positions: dict[str, int],
+    dialect: Dialect,
+    expected_rows: int,
+) -> pd.DataFrame | None:
+    """pyarrow's reader; None when a row does not fit the header (the exact path takes over)."""
+    names = [f"c{i}" for i in range(len(header))]
+    kept = [f"c{i}" for i in positions.values()]
+    ragged: list[object] = []
+
+    def on_invalid(row: object) -> str:
+        ragged.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+            parse_options=pacsv.ParseOptions(
+                delimiter=dialect.delimiter,
+                quote_char=dialect.quote,
+                double_quote=True,
+                newlines_in_values=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=kept,
+                column_types=dict.fromkeys(kept, pa.large_string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if ragged or table.num_rows != expected_rows:
+        return None
+    frame = table.to_pandas(self_destruct=True)
+    frame.columns = list(positions)
+    return frame
+
+
+def parse_exact(
+    body: bytes | bytearray,
+    header: list[str],
+    positions: dict[str, int],
+    dialect: Dialect,
+    file: str,
+    first_line: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The standard library's csv reader, row by row: slower, but names every ragged row's line.
+
+    Trailing delimiters that an export puts on every data row (but not on the header) are
+    accepted; any other row whose field count differs from the header's is a finding — even one
+    whose extra field is empty, since that is what an unquoted delimiter in a value looks like.
+    """
+    reader = csv.reader(
+        io.StringIO(body.decode("utf-8"), newline=""),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote,
+        doublequote=True,
+        strict=False,
+    )
+    records: list[list[str]] = []
+    lines: list[int] = []
+    next_line = first_line
+    try:
+        for record in reader:
+            if record:
+                records.append(record)
+                lines.append(next_line)
+            next_line = first_line + reader.line_num
+    except csv.Error as exc:
+        raise read_error("row.unreadable", file, next_line, detail=str(exc)) from exc
+    width = len(header)
+    counts = pd.Series([len(r) for r in records], dtype="int64")
+    if len(counts) and counts.min() == counts.max() > width and not any(
+        f.strip() for r in records for f in r[width:]
+    ):
+        counts[:] = width  # trailing delimiters on every row: an export habit, not damage
+    good = (counts == width).to_numpy()
+    kept_pos = list(positions.values())
+    frame = pd.DataFrame(
+        [[r[i] for i in kept_pos] for r, ok in zip(records, good, strict=True) if ok],
+        columns=list(positions),
+        dtype="str",
+    )
+    line_numbers = np.asarray(lines, dtype=np.int64)
+    frame["_line"] = line_numbers[good]
+    if good.all():
+        return frame, findings.empty()
+    bad_rows = findings.make(
+        "row.field_count",
+        file=file,
+        line=pd.Series(line_numbers[~good]),
+        column=None,
+        value=pd.Series([len(r) for r, ok in zip(records, good, strict=True) if not ok]).astype(
+            "str"),
+        expected=width,
+    )
+    return frame, bad_rows
+
+
+def clean(frame: pd.DataFrame, kept: list[str], nbsp: bool) -> pd.DataFrame:
+    """Trim blanks (non-breaking spaces included); whitespace-only cells become empty; a
+    non-breaking space inside a value becomes a plain one."""
+    for name in kept:
+        col = textops.trim(frame[name])
+        frame[name] = textops.replace_literal(col, "\u00a0", " ") if nbsp else col
+    return frame

@@ -1,0 +1,85 @@
+"""Stage validate: run the pandera schemas of `schemas/` over the canonical entities, lazily.
+
+Every failure becomes one finding pointing at the source file, line and header it came from.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from etl.core import findings
+from etl.core.model import ENTITIES, Entities
+from etl.core.rules import RULES
+from schemas import WIDE_CHECK_COLUMNS, schema_for
+
+_BUILTIN_RULES = {
+    "not_nullable": "required",
+    "field_uniqueness": "key.unique",
+    "multiple_fields_uniqueness": "key.unique",
+}
+
+
+def validate(entities: Entities) -> pd.DataFrame:
+    """All findings of all entities (empty when the export is valid); raises nothing on bad data."""
+    refs = {  # repeats are harmless in a value set: no unique() over 800k keys
+        name: frame[ENTITIES[name].key[0]].dropna()
+        for name, frame in entities.frames.items()
+        if len(ENTITIES[name].key) == 1
+    }
+    parts = []
+    for name, frame in entities.frames.items():
+        schema = schema_for(name, refs)
+        try:
+            schema.validate(frame[ENTITIES[name].field_names], lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            parts.append(_to_findings(name, frame, exc.failure_cases, entities))
+    return findings.concat(parts)
+
+
+def _to_findings(
+    entity: str, frame: pd.DataFrame, cases: pd.DataFrame, entities: Entities
+) -> pd.DataFrame:
+    cases = cases.copy()
+    cases["rule"] = cases["check"].astype("str").map(lambda c: _BUILTIN_RULES.get(c, c))
+    cases.loc[~cases["rule"].isin(RULES), "rule"] = "schema.dtype"
+    wide = cases["schema_context"] == "DataFrameSchema"
+    target = cases["rule"].map(WIDE_CHECK_COLUMNS)
+    keep = ~wide | target.isna() | (cases["column"] == target)
+    cases = cases[keep].drop_duplicates(["index", "rule"])
+    index = pd.to_numeric(cases["index"], errors="coerce")
+    located = index.notna()
+    rows = frame.reindex(index[located].astype("int64"))
+    cases["line"] = pd.Series(rows["_line"].to_numpy(), index=cases.index[located])
+    cases["group"] = pd.Series(rows["_group"].to_numpy(), index=cases.index[located])
+    cases["header"] = [
+        entities.lineage.column(entity, str(col), 0 if pd.isna(g) else int(g))
+        for col, g in zip(cases["column"], cases["group"], strict=True)
+    ]
+    file = entities.files[entity]
+    params = {"entity": ENTITIES[entity].german}
+    return findings.concat(
+        findings.make(
+            rule,
+            file=file,
+            line=group["line"],
+            column=group["header"],
+            value=_display(group["failure_case"]),
+            **params,
+        )
+        for rule, group in cases.groupby("rule", sort=False)
+    )
+
+
+def _display(values: pd.Series) -> pd.Series:
+    """Failure values as text: dates as YYYY-MM-DD, numbers without a trailing '.0'."""
+    def one(v: object) -> str | None:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        if isinstance(v, pd.Timestamp):
+            return v.strftime("%Y-%m-%d")
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+    return values.map(one).astype("object")

@@ -1,0 +1,222 @@
+"""Store: the portal database's one face, `Database` — engine, migrations, transactions, locks,
+the ledger and the operators' queries — and the one seam where the database's own errors become
+the project's.
+
+SQLAlchemy's, psycopg's, sqlite3's and Alembic's errors never leave this room: a database that
+fails (refuses connections, loses one, runs out of disk, refuses a write) is a LoadError (exit 6:
+rolled back, run again); a URL or schema that cannot be used is a ConfigError (exit 3). Their
+texts carry the driver's primary message only — never a statement's parameters or a failing row,
+which may hold residents' data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+
+from etl.core.changes import ChangeSet
+from etl.core.config import DatabaseConfig
+from etl.core.errors import ConfigError, LoadError
+from etl.core.exports import ExportFile
+from etl.store import ledger, locks, queries, state, writes
+from etl.store.ledger import RunRecord, Snapshot
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+
+class AlreadyApplied(Exception):
+    """Another run applied the same file first (the ledger's key was taken)."""
+
+
+def database_url(cfg: DatabaseConfig, environ: Mapping[str, str]) -> str:
+    """The database URL: ``ETL_DATABASE_URL`` if set, else ``database.url`` with the password
+    from the environment variable ``database.password_env`` (if set). Raises ConfigError."""
+    if environ.get("ETL_DATABASE_URL"):
+        return environ["ETL_DATABASE_URL"]
+    try:
+        url = make_url(cfg.url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database.url is not a database URL: {exc}") from exc
+    password = environ.get(cfg.password_env)
+    if password and url.username:
+        url = url.set(password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def describe(exc: BaseException) -> str:
+    """The database's own words for a failure: the driver's primary message, first line."""
+    orig = getattr(exc, "orig", None) or exc
+    diag = getattr(orig, "diag", None)
+    text = getattr(diag, "message_primary", None) or str(orig).strip()
+    return f"{type(orig).__name__}: {text.splitlines()[0] if text else 'no message'}"
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run a block whose database errors become a LoadError naming ``what`` was being done."""
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        raise LoadError(f"database failure while {what}: {describe(exc)}",
+                        hint="nothing was changed; run again") from exc
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One export's transaction: what the pipeline reads and writes inside it."""
+
+    conn: Connection
+
+    def last_snapshot(self, source: str) -> Snapshot | None:
+        return ledger.last_snapshot(self.conn, source)
+
+    def read_state(self, client: str, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+        return state.read_state(self.conn, client, fields)
+
+    def read_rows(self, client: str, keys: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        return state.read_rows(self.conn, client, keys)
+
+    def apply(self, changes: ChangeSet, run: RunRecord, files: list[ExportFile], now: datetime,
+              status: str, digest: str, new_state: dict[str, pd.DataFrame] | None) -> None:
+        writes.apply(self.conn, changes, run, files, now, status, digest, new_state)
+
+
+class Database:
+    """The portal database (SQLite file or PostgreSQL server)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        """A database by URL (connections are opened when needed); SQLite gets WAL and a busy
+        timeout. Raises ConfigError for a URL that names no usable database."""
+        try:
+            engine = create_engine(url)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigError(f"the database URL cannot be used: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    @classmethod
+    def from_config(cls, cfg: DatabaseConfig, environ: Mapping[str, str]) -> Database:
+        return cls.connect(database_url(cfg, environ))
+
+    @property
+    def one_writer(self) -> bool:
+        """SQLite takes one writer at a time: imports in one process queue up."""
+        return self.engine.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def upgrade(self, revision: str = "head") -> str | None:
+        """Create or upgrade the portal schema to ``revision``; returns the revision now."""
+        try:
+            with translated("migrating the schema"):
+                command.upgrade(_alembic_config(self.engine), revision)
+        except CommandError as exc:
+            raise ConfigError(f"the database schema cannot be migrated: {exc}") from exc
+        return self.revision()
+
+    def revision(self) -> str | None:
+        """The schema's current migration (None: an empty database)."""
+        with translated("reading the schema revision"), self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def check_schema(self) -> None:
+        """Raise ConfigError unless the schema is at the newest migration."""
+        current, head = self.revision(), head_revision()
+        if current != head:
+            raise ConfigError(
+                f"database schema is at {current or 'nothing'}, this version needs {head}: "
+                "run `etl db upgrade`"
+            )
+
+    # -- imports ------------------------------------------------------------------------------
+
+    def applied_hashes(self, source: str, hashes: list[str]) -> set[str]:
+        """Which of these file hashes were already applied to the source."""
+        with translated("reading the file ledger"), self.engine.connect() as conn:
+            return ledger.applied_hashes(conn, source, hashes)
+
+    @contextmanager
+    def transaction(self, source: str) -> Iterator[Transaction]:
+        """One transaction for one export of ``source`` (on PostgreSQL holding the source's
+        transaction lock, so that runs of one source on several hosts queue up).
+
+        Raises AlreadyApplied when the file ledger refuses the file, LoadError for any other
+        database failure; either way everything is rolled back.
+        """
+        try:
+            with self.engine.begin() as conn:
+                locks.lock_transaction(conn, source)
+                yield Transaction(conn)
+        except IntegrityError as exc:
+            if "etl_applied" in str(exc.orig) or "etl_applied" in str(exc.statement):
+                raise AlreadyApplied(source) from exc
+            raise LoadError(f"the database refused the import: {describe(exc)}",
+                            hint="rolled back; nothing was changed") from exc
+        except DATABASE_ERRORS as exc:
+            raise LoadError(f"database failure, rolled back: {describe(exc)}",
+                            hint="nothing was changed; run again") from exc
+
+    @contextmanager
+    def source_lock(self, source: str, work_dir: Path) -> Iterator[bool]:
+        """True while this process holds the source's lock, False when another one does."""
+        with ExitStack() as stack:
+            with translated(f"taking the lock of source {source}"):
+                held = stack.enter_context(locks.source_lock(self.engine, work_dir, source))
+            yield held
+
+    # -- operators' queries -------------------------------------------------------------------
+
+    def recent_runs(self, source: str | None, limit: int) -> pd.DataFrame:
+        """The newest runs, newest first."""
+        with translated("reading runs"), self.engine.connect() as conn:
+            return queries.recent_runs(conn, source, limit)
+
+    def recent_events(self, client: str | None, run_id: str | None, event_type: str | None,
+                      limit: int) -> pd.DataFrame:
+        """The newest change events, filtered, in the order they were written."""
+        with translated("reading change events"), self.engine.connect() as conn:
+            return queries.recent_events(conn, client, run_id, event_type, limit)
+
+
+def head_revision() -> str:
+    """The newest migration this version brings."""
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()  # type: ignore[return-value]
+
+
+def _alembic_config(engine: Engine | None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

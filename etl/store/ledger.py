@@ -1,0 +1,99 @@
+"""Store: the ledger — runs, the files they took (by content hash: a file is applied to a source
+at most once), and each source's last accepted export (its snapshot)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from etl.core.exports import ExportFile
+from etl.store import schema
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    source: str
+    client: str
+    started_at: datetime
+    export_time: datetime | None
+    guard: str
+    override_reason: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The source's last accepted export."""
+
+    client: str
+    export_time: datetime | None
+    counts: dict[str, int]
+    digest: str
+
+
+def last_snapshot(conn: Connection, source: str) -> Snapshot | None:
+    """The source's last accepted export; None before the first."""
+    s = schema.snapshots
+    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest)
+                       .where(s.c.source == source)).first()
+    if row is None:
+        return None
+    return Snapshot(row.client, as_utc(row.export_time), json.loads(row.counts), row.digest)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back timestamps without zone; they were written in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def applied_hashes(conn: Connection, source: str, hashes: list[str]) -> set[str]:
+    """Which of these file hashes were already applied to the source."""
+    a = schema.applied
+    rows = conn.execute(select(a.c.sha256).where(a.c.source == source, a.c.sha256.in_(hashes)))
+    return set(rows.scalars())
+
+
+def record_run(
+    conn: Connection,
+    run: RunRecord,
+    files: list[ExportFile],
+    now: datetime,
+    status: str,
+    summary: dict[str, int] | None,
+    message: str | None,
+) -> None:
+    """The run and its files in the ledger."""
+    conn.execute(insert(schema.runs).values(
+        run_id=run.run_id, source=run.source, client=run.client, started_at=run.started_at,
+        finished_at=now, status=status, files=json.dumps([f.name for f in files]),
+        export_time=run.export_time, guard=run.guard, override_reason=run.override_reason,
+        summary=json.dumps(summary or {}), message=message,
+    ))
+    conn.execute(insert(schema.files), [
+        {"run_id": run.run_id, "name": f.name, "source": run.source, "sha256": f.sha256,
+         "size": f.size, "export_time": f.export_time, "outcome": status}
+        for f in files
+    ])
+
+
+def save_snapshot(conn: Connection, run: RunRecord, now: datetime, counts: dict[str, int],
+                  digest: str) -> None:
+    """The source's last accepted export is now this one."""
+    snapshot = {
+        "source": run.source, "client": run.client, "run_id": run.run_id,
+        "export_time": run.export_time, "applied_at": now, "counts": json.dumps(counts),
+        "digest": digest,
+    }
+    stmt = _dialect_insert(conn, schema.snapshots).values(**snapshot)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["source"], set_={k: v for k, v in snapshot.items() if k != "source"}))
+
+
+def _dialect_insert(conn: Connection, table: Table):  # type: ignore[no-untyped-def]
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)

@@ -1,0 +1,34 @@
+"""Store: read queries for operators — the newest runs and change events."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from etl.store import schema
+
+
+def recent_runs(conn: Connection, source: str | None, limit: int) -> pd.DataFrame:
+    """The newest runs, newest first."""
+    r = schema.runs
+    stmt = select(r.c.run_id, r.c.source, r.c.status, r.c.guard, r.c.export_time,
+                  r.c.finished_at, r.c.summary, r.c.override_reason)
+    if source:
+        stmt = stmt.where(r.c.source == source)
+    rows = conn.execute(stmt.order_by(r.c.started_at.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
+                                       "finished_at", "summary", "override_reason"])
+
+
+def recent_events(
+    conn: Connection, client: str | None, run_id: str | None, event: str | None, limit: int
+) -> pd.DataFrame:
+    """The newest change events, filtered, in the order they were written."""
+    e = schema.events
+    stmt = select(e.c.id, e.c.run_id, e.c.client, e.c.entity, e.c.entity_key, e.c.event,
+                  e.c.fields, e.c.from_unit, e.c.to_unit, e.c.related_key)
+    for column, value in ((e.c.client, client), (e.c.run_id, run_id), (e.c.event, event)):
+        if value:
+            stmt = stmt.where(column == value)
+    rows = conn.execute(stmt.order_by(e.c.id.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns]).iloc[::-1]

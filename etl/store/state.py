@@ -1,0 +1,145 @@
+"""Store: a client's stored state — what the diff compares an export with.
+
+Every stored row of the client (active and ended) with its keys, row hash, active flag and what
+moves need, read from the client's state stream (``etl_state``: one zstd-compressed Arrow stream
+per entity, written in the same transaction as the rows it describes) or, before the first one,
+from the entity tables; and all ERP-owned fields of the few rows whose hash differs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection, Table, func, insert, select, text, tuple_
+
+from etl.core.canonical import canonical
+from etl.core.model import ENTITIES
+from etl.store import schema
+
+
+def read_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame]:
+    """Every stored row of the client (active and ended): the given fields (canonical),
+    row_hash and active — from the client's stored state (etl_state) when it holds these
+    fields, else from the entity tables."""
+    return _stored_state(conn, client, fields) or _table_state(conn, client, fields)
+
+
+def _stored_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame] | None:
+    s = schema.states
+    rows = conn.execute(select(s.c.entity, s.c.columns, s.c.data)
+                        .where(s.c.client == client)).all()
+    if {r.entity for r in rows} != set(ENTITIES):
+        return None
+    state = {}
+    for r in rows:
+        need = fields[r.entity]
+        if not set(need) <= set(r.columns.split(",")):
+            return None  # written for other options (e.g. person details for possible moves)
+        table = pa.ipc.open_stream(r.data).read_all()
+        frame = table.select([*need, "row_hash", "active"]).to_pandas()
+        state[r.entity] = _with_bookkeeping(canonical(frame, r.entity, only_present=True), frame)
+    return state
+
+
+def _with_bookkeeping(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    out["row_hash"] = frame["row_hash"].astype("int64")
+    out["active"] = frame["active"].astype(bool)
+    return out
+
+
+def write_state(conn: Connection, client: str, run_id: str,
+                state: dict[str, pd.DataFrame]) -> None:
+    """Replace the client's stored state (``stages.diff.next_state``), in the caller's
+    transaction."""
+    s = schema.states
+    conn.execute(s.delete().where(s.c.client == client))
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    records = []
+    for entity, frame in state.items():
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+            writer.write_table(table)
+        fields = [c for c in frame.columns if c not in ("row_hash", "active")]
+        records.append({"client": client, "entity": entity, "run_id": run_id,
+                        "rows": len(frame), "columns": ",".join(fields),
+                        "data": sink.getvalue().to_pybytes()})
+    conn.execute(insert(s), records)
+
+
+def _table_state(
+    conn: Connection, client: str, fields: dict[str, list[str]]
+) -> dict[str, pd.DataFrame]:
+    state = {}
+    for name, table in schema.ENTITY_TABLES.items():
+        cols = [table.c[f] for f in fields[name]] + [table.c.row_hash, table.c.active]
+        frame = _query(conn, select(*cols).where(table.c.client == client),
+                       [*fields[name], "row_hash", "active"])
+        state[name] = _with_bookkeeping(canonical(frame, name, only_present=True), frame)
+    return state
+
+
+def read_rows(
+    conn: Connection, client: str, keys: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    """All ERP-owned fields (canonical) of the client's rows with these keys."""
+    out = {}
+    for name, wanted in keys.items():
+        table, fields = schema.ENTITY_TABLES[name], ENTITIES[name].field_names
+        key = ENTITIES[name].key
+        if conn.dialect.name == "postgresql":
+            frame = _rows_by_key_arrays(conn, table, client, key, wanted, fields)
+        else:
+            frame = _rows_by_key_lists(conn, table, client, key, wanted, fields)
+        out[name] = canonical(frame, name)
+    return out
+
+
+def _rows_by_key_arrays(conn: Connection, table: Table, client: str, key: tuple[str, ...],
+                        wanted: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """PostgreSQL: one query, the keys as array parameters joined through unnest()."""
+    names = [f"k{i}" for i in range(len(key))]
+    arrays = ", ".join(f"CAST(:{n} AS text[])" for n in names)
+    match = " AND ".join(f't."{k}" = k.{n}' for k, n in zip(key, names, strict=True))
+    columns = ", ".join(f't."{f}"' for f in fields)
+    stmt = text(f'SELECT {columns} FROM "{table.name}" t JOIN unnest({arrays}) '
+                f'AS k({", ".join(names)}) ON t.client = :client AND {match}')
+    params = {n: wanted[k].astype("object").tolist() for k, n in zip(key, names, strict=True)}
+    rows = conn.execute(stmt, {**params, "client": client}).all()
+    return pd.DataFrame(rows, columns=fields)
+
+
+# keys per query on SQLite: older builds allow 999 bound values
+SQLITE_KEYS_PER_QUERY = 400
+
+
+def _rows_by_key_lists(conn: Connection, table: Table, client: str, key: tuple[str, ...],
+                       wanted: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """SQLite: IN lists of a few hundred keys per query."""
+    columns = [table.c[k] for k in key]
+    parts = [pd.DataFrame(columns=fields)]
+    rows = list(zip(*(wanted[k].tolist() for k in key), strict=True))
+    step = SQLITE_KEYS_PER_QUERY // len(key)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        match = (columns[0].in_([r[0] for r in chunk]) if len(key) == 1
+                 else tuple_(*columns).in_(chunk))
+        stmt = select(*(table.c[f] for f in fields)).where(table.c.client == client, match)
+        parts.append(pd.DataFrame(conn.execute(stmt).all(), columns=fields))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
+    if conn.dialect.name == "postgresql":
+        # one array per column (array_agg): the driver decodes whole columns in C instead of
+        # handing over one Python object per row (COPY and fetchall both do)
+        inner = stmt.subquery()  # type: ignore[attr-defined]
+        arrays = conn.execute(select(*(func.array_agg(inner.c[c]) for c in columns))).one()
+        return pd.DataFrame({c: pd.Series(a or [], dtype=None if a else "object")
+                             for c, a in zip(columns, arrays, strict=True)})
+    rows = conn.execute(stmt).all()
+    return pd.DataFrame(rows, columns=columns)

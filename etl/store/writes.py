@@ -1,0 +1,205 @@
+"""Store: writing an export's change set — rows, ended rows, change events — together with its
+ledger entry, snapshot and the client's new state, on the caller's connection (one transaction).
+
+Only ERP-owned columns and the import's bookkeeping are written (invariant 1). PostgreSQL gets
+its rows through COPY into a temporary table and one INSERT ... ON CONFLICT; SQLite through
+executemany + ON CONFLICT.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, MetaData, Table, and_, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from etl.core.changes import ChangeSet
+from etl.core.exports import ExportFile
+from etl.core.model import ENTITIES, Kind
+from etl.store import schema
+from etl.store.ledger import RunRecord, record_run, save_snapshot
+from etl.store.state import write_state
+
+COPY_CHUNK_ROWS = 100_000
+# rows turned into Python values at a time for SQLite's executemany (bounds peak memory)
+SQLITE_CHUNK_ROWS = 50_000
+
+
+def apply(
+    conn: Connection,
+    changes: ChangeSet,
+    run: RunRecord,
+    files: list[ExportFile],
+    now: datetime,
+    status: str,
+    digest: str,
+    state: dict[str, pd.DataFrame] | None = None,
+) -> None:
+    """Write the change set, its bookkeeping and (when given) the client's new state on
+    ``conn`` (inside the caller's transaction).
+
+    Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
+    applied the same file first.
+    """
+    for sha in sorted({f.sha256 for f in files}):
+        conn.execute(insert(schema.applied).values(source=run.source, sha256=sha, run_id=run.run_id,
+                                                applied_at=now))
+    for name, rows in changes.upserts.items():
+        if len(rows):
+            _upsert(conn, schema.ENTITY_TABLES[name], name, rows, run, now)
+    for name, keys in changes.ended.items():
+        if len(keys):
+            _end(conn, schema.ENTITY_TABLES[name], name, keys, run, now)
+    _analyze_after_bulk_writes(conn, changes)
+    if len(changes.events):
+        _append(conn, schema.events, _event_values(changes.events, run, now))
+    record_run(conn, run, files, now, status, changes.summary(), None)
+    if state is not None:
+        write_state(conn, run.client, run.run_id, state)
+    save_snapshot(conn, run, now, changes.counts, digest)
+
+
+# A table whose rows changed this much gets fresh planner statistics in the same transaction,
+# so the next import's key lookups use the primary key (autovacuum may come later).
+ANALYZE_SHARE, ANALYZE_MIN_ROWS = 0.10, 10_000
+
+
+def _analyze_after_bulk_writes(conn: Connection, changes: ChangeSet) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    # a small sample (3,000 rows) is plenty for row estimates and costs ~30 ms a table;
+    # autovacuum refines the statistics later
+    conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
+    for name, table in schema.ENTITY_TABLES.items():
+        written = len(changes.upserts.get(name, ())) + len(changes.ended.get(name, ()))
+        if written >= max(ANALYZE_MIN_ROWS, ANALYZE_SHARE * changes.counts.get(name, 0)):
+            conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+    conn.exec_driver_sql("SET LOCAL default_statistics_target TO DEFAULT")
+
+
+def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pa.Table:
+    """The rows as the table's columns (ERP-owned fields plus bookkeeping), as an Arrow table:
+    one columnar conversion, then a C++ CSV writer for COPY or plain Python values for SQLite."""
+    n = len(rows)
+    columns: dict[str, pa.Array] = {"client": pa.array([run.client] * n, pa.string())}
+    for f in ENTITIES[name].fields:
+        kind = {Kind.TEXT: pa.string(), Kind.DATE: pa.date32(), Kind.DECIMAL: pa.float64()}
+        columns[f.name] = pa.array(rows[f.name], type=kind[f.kind], from_pandas=True)
+    columns["row_hash"] = pa.array(rows["row_hash"].to_numpy(np.int64))
+    columns["active"] = pa.array(np.ones(n, bool))
+    columns["valid_from"] = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
+    columns["valid_to"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    columns["created_run"] = pa.array([run.run_id] * n, pa.string())
+    columns["updated_run"] = columns["created_run"]
+    return pa.table(columns)
+
+
+def _event_values(events: pd.DataFrame, run: RunRecord, now: datetime) -> pa.Table:
+    """The change events as the outbox's columns (its id is the database's)."""
+    n = len(events)
+    columns = {c: pa.array(events[c], pa.string(), from_pandas=True) for c in events.columns}
+    columns["run_id"] = pa.array([run.run_id] * n, pa.string())
+    columns["client"] = pa.array([run.client] * n, pa.string())
+    columns["created_at"] = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
+    return pa.table(columns)
+
+
+def _upsert(
+    conn: Connection, table: Table, name: str, rows: pd.DataFrame, run: RunRecord, now: datetime
+) -> None:
+    """New rows are appended (nothing can conflict: they are in no state of the client);
+    changed and reactivated rows go through INSERT ... ON CONFLICT DO UPDATE."""
+    added = (rows["action"] == "added").to_numpy()
+    if added.any():
+        _append(conn, table, _values(rows[added], name, run, now))
+    if (~added).any():
+        _merge(conn, table, name, _values(rows[~added], name, run, now))
+
+
+def _append(conn: Connection, table: Table, values: pa.Table) -> None:
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table.name, values)
+        return
+    raw = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in values.column_names)
+    marks = ", ".join("?" * values.num_columns)
+    for batch in values.to_batches(SQLITE_CHUNK_ROWS):
+        raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+                        zip(*_sqlite_columns(batch), strict=True))
+
+
+def _merge(conn: Connection, table: Table, name: str, values: pa.Table) -> None:
+    columns = values.column_names
+    if conn.dialect.name == "postgresql":
+        temp = f"tmp_{table.name}"
+        cols = ", ".join(f'"{c}"' for c in columns)
+        conn.exec_driver_sql(f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {cols} '
+                             f'FROM "{table.name}" WITH NO DATA')
+        _copy(conn, temp, values)
+        source = Table(temp, MetaData(), *(table.c[c]._copy() for c in columns))
+        stmt = postgresql.insert(table).from_select(columns, select(*source.c))
+    else:
+        stmt = sqlite.insert(table)
+    keys = ["client", *ENTITIES[name].key]
+    erp = [c for c in columns if c not in (*keys, "valid_from", "created_run")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            **{c: stmt.excluded[c] for c in erp},
+            # an ended row that comes back starts a new validity; a changed one keeps its own
+            "valid_from": case((table.c.active, table.c.valid_from),
+                               else_=stmt.excluded.valid_from),
+        },
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(stmt)
+    else:
+        for batch in values.to_batches(SQLITE_CHUNK_ROWS):
+            conn.execute(stmt, batch.to_pylist())
+
+
+def _copy(conn: Connection, table_name: str, values: pa.Table) -> None:
+    """COPY the Arrow table into ``table_name`` as CSV (empty unquoted = NULL)."""
+    cols = ", ".join(f'"{c}"' for c in values.column_names)
+    raw = conn.connection.driver_connection
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    with raw.cursor() as cur, cur.copy(
+        f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+    ) as copy:
+        for batch in values.to_batches(COPY_CHUNK_ROWS):
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, options)
+            copy.write(buf.getbuffer())
+
+
+def _sqlite_columns(values: pa.RecordBatch) -> list[list[object]]:
+    """Python values in the forms SQLAlchemy stores in SQLite (ISO text for dates and times)."""
+    out = []
+    for name in values.column_names:
+        col = values.column(name)
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col, format="%Y-%m-%d %H:%M:%S")  # %S carries the microseconds
+        elif pa.types.is_date(col.type):
+            col = pc.strftime(col, format="%Y-%m-%d")
+        out.append(col.to_pylist())
+    return out
+
+
+def _end(
+    conn: Connection, table: Table, name: str, keys: pd.DataFrame, run: RunRecord, now: datetime
+) -> None:
+    key = ENTITIES[name].key
+    stmt = (
+        update(table)
+        .where(and_(table.c.client == run.client, table.c.active.is_(True),
+                    *(table.c[k] == bindparam(f"k_{k}") for k in key)))
+        .values(active=False, valid_to=now, updated_run=run.run_id)
+    )
+    conn.execute(stmt, [{f"k_{k}": v for k, v in zip(key, row, strict=True)}
+                        for row in zip(*(keys[k].tolist() for k in key), strict=True)])
