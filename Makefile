@@ -42,6 +42,7 @@ demo: $(BIN)/etl
 
 test: $(BIN)/etl
 	$(BIN)/ruff check etl schemas tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: $(BIN)/etl

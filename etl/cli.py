@@ -69,7 +69,7 @@ def _override(force: bool, reason: str | None) -> str | None:
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("paramiko", "apscheduler", "alembic"):
+    for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

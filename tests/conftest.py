@@ -165,6 +165,18 @@ def engine(database_url: str):
     database.dispose()
 
 
+@pytest.fixture
+def pg_engine(request: pytest.FixtureRequest):
+    """An engine on a migrated, empty PostgreSQL portal database: for what only a server does
+    (connections that are lost, values longer than their column)."""
+    from etl.store import Database
+
+    database = Database.connect(_postgres_database(request))
+    database.upgrade()
+    yield database.engine
+    database.dispose()
+
+
 def dump(engine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
     """Every row of every table (or of ``tables``), sorted: for byte-for-byte comparisons."""
     import sqlalchemy as sa
@@ -190,16 +202,23 @@ def write_config(folder: Path, database_url: str, sources: dict, **top: object) 
     return path
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    """A real OpenSSH sshd on 127.0.0.1 (skipped where sshd is missing — never in CI)."""
-    from tests.sshd import Sshd, missing
+def require_sshd() -> None:
+    """Skip where OpenSSH's sshd is missing — never in CI, where that fails the test."""
+    from tests.sshd import missing
 
     why = missing()
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"sshd is required in CI: {why}")
         pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """A real OpenSSH sshd on 127.0.0.1 (skipped where sshd is missing — never in CI)."""
+    from tests.sshd import Sshd
+
+    require_sshd()
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()

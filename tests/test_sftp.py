@@ -20,7 +20,7 @@ from etl.core.config import load_config
 from etl.core.errors import AuthRefused, HostKeyRefused
 from etl.runner import Runner
 from etl.store import Database
-from tests.conftest import SAMPLES, dump, slow_upload, write_config
+from tests.conftest import SAMPLES, dump, require_sshd, slow_upload, write_config
 from tests.sshd import Sshd, keygen
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
@@ -125,6 +125,7 @@ def test_an_unknown_host_key_is_refused_until_trusted(sshd, tmp_path, database_u
 
 
 def test_a_changed_host_key_is_refused(tmp_path, database_url, engine) -> None:
+    require_sshd()
     server = Sshd.start(tmp_path / "own-sshd")
     try:
         config, remote = make_config(tmp_path, database_url, server)

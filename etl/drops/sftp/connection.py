@@ -4,6 +4,7 @@ trust of a new host key (`etl sftp trust`, the one way to add one)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from etl.core.errors import AuthRefused, ConfigError, HostKeyRefused, SourceUnav
 
 WINDOW = 64 << 20
 PACKET = 256 << 10
+
+# paramiko's transport thread logs every failure with its traceback; each failure reaches this
+# room as an exception too and leaves it as one line of the project's error tree.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 def host_id(cfg: SftpConfig) -> str:
@@ -40,6 +45,8 @@ def known(path: Path) -> paramiko.HostKeys:
 
 
 def open_transport(cfg: SftpConfig, key_types: set[str] | None) -> paramiko.Transport:
+    """A transport whose SSH handshake is done (nobody logged in yet); raises ConnectionError,
+    or paramiko.SSHException when the server does not complete the handshake in time."""
     try:
         sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.connect_timeout)
     except OSError as exc:
@@ -57,6 +64,10 @@ def open_transport(cfg: SftpConfig, key_types: set[str] | None) -> paramiko.Tran
             options.key_types = preferred
     try:
         transport.start_client(timeout=cfg.connect_timeout)
+        if not transport.is_active() or not transport.initial_kex_done:
+            # start_client returns quietly when its timeout passes mid-handshake
+            raise paramiko.SSHException(f"no SSH handshake within {cfg.connect_timeout:g} s: "
+                                        "is this an SSH server?")
     except BaseException:
         transport.close()
         raise

@@ -3,6 +3,7 @@ field the mapping names resolved to its position (missing or doubled columns are
 
 from __future__ import annotations
 
+import csv
 import unicodedata
 from collections.abc import Mapping
 
@@ -28,9 +29,14 @@ def find_header(
                               expected=_expected(columns))
         return dialect.header_line - 1
     known = {normalise_header(n) for c in columns.values() for n in (c.header, *c.aliases)}
-    scores = [
-        len({normalise_header(f) for f in split_line(line, dialect)} & known) for line in lines
-    ]
+
+    def score(line: str) -> int:
+        try:
+            return len({normalise_header(f) for f in split_line(line, dialect)} & known)
+        except csv.Error:  # e.g. a data line longer than the csv module takes: no header
+            return 0
+
+    scores = [score(line) for line in lines]
     best = max(scores, default=0)
     required = sum(not c.optional for c in columns.values())
     if best >= max(1, min(3, required // 2)):
