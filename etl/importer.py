@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.core import mapping_format
 from etl.core.config import AppConfig, load_config
 from etl.core.errors import ConfigError
-from etl.core.mapping_format import Mapping as ErpMapping
 from etl.core.mapping_format import load_mapping
 from etl.drops import report
 from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
@@ -60,11 +60,11 @@ class Importer:
 
     # -- mappings and checks (no database) ----------------------------------------------------
 
-    def mapping(self, name_or_path: str) -> ErpMapping:
+    def mapping(self, name_or_path: str) -> mapping_format.Mapping:
         """A mapping by name (``mappings/<name>.yaml``) or path."""
         return load_mapping(name_or_path, self.cfg.mappings_dir)
 
-    def mappings(self) -> list[ErpMapping]:
+    def mappings(self) -> list[mapping_format.Mapping]:
         """Every mapping in the mappings folder."""
         return [self.mapping(str(p)) for p in sorted(self.cfg.mappings_dir.glob("*.yaml"))]
 

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from etl.core import findings
+from etl.core import findings, mapping_format
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, LoadError, SourceError
-from etl.core.mapping_format import Mapping as ErpMapping
 from etl.core.mapping_format import load_mapping
 from etl.drops import Drop, open_drop, pickup
 from etl.drops.base import Progress
@@ -80,7 +79,7 @@ class _OpenSource:
     name: str
     config: SourceConfig
     drop_config: DropConfig
-    mapping: ErpMapping
+    mapping: mapping_format.Mapping
     drop: Drop
     staging: Path
 
