@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -24,7 +23,7 @@ from etl.runner import SourcePass
 class _Commands(TyperGroup):
     """Every command runs here: an EtlError is printed as one line and exits with its code."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except EtlError as exc:

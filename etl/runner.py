@@ -212,7 +212,7 @@ def _rejection(source: _OpenSource, pending: pickup.Pending,
     """What ERP staff are told about an export that was not taken; None when it was."""
     if result.status in TAKEN:
         return None
-    refusals = ()
+    refusals: tuple[tuple[str, str], ...] = ()
     if result.status == "refused" and result.verdict is not None:
         refusals = tuple((p.german, p.english) for p in result.verdict.problems)
     found = result.findings if result.findings is not None else findings.empty()
