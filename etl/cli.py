@@ -21,7 +21,8 @@ from etl.runner import SourcePass
 
 
 class _Commands(TyperGroup):
-    """Every command runs here: an EtlError is printed as one line and exits with its code."""
+    """Every command runs here: an EtlError is printed as one line and exits with its code, and
+    the importers a command opened are closed."""
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
@@ -29,6 +30,12 @@ class _Commands(TyperGroup):
         except EtlError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        finally:
+            while _opened:
+                _opened.pop().close()
+
+
+_opened: list[Importer] = []
 
 
 app = typer.Typer(
@@ -55,7 +62,9 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="ETL_LOG_LEVEL",
 
 
 def _importer(config: Path) -> Importer:
-    return Importer.open(config, os.environ)
+    importer = Importer.open(config, os.environ)
+    _opened.append(importer)
+    return importer
 
 
 def _override(force: bool, reason: str | None) -> str | None:
@@ -210,6 +219,41 @@ def retry_cmd(
     override = _override(force, reason)
     _logging(log_level)
     _finish([_importer(config).retry(source, key, override)])
+
+
+@app.command("purge")
+def purge_cmd(
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", "-s", help="Only this source (repeatable); default: every source.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what is due, delete "
+                                          "nothing.")] = False,
+    log_level: LogLevel = "INFO",
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Delete what the retention says is due: archived and rejected exports with their reports,
+    staging copies, ended persons' personal fields (keys stay), old change events. Every `etl run`
+    pass does it at its end too; exit 0, 5 or 6."""
+    _logging(log_level)
+    importer = _importer(config)
+    passes = importer.purge(source, dry_run=dry_run)
+    for done in passes:
+        typer.echo(console.purge_line(done, dry_run, importer.kept_forever(done.source)))
+    raise typer.Exit(max((p.exit_code for p in passes), default=0))
+
+
+@app.command("erase")
+def erase_cmd(
+    client: Annotated[str, typer.Option("--client", help="The client (Mandant) of the person.")],
+    person: Annotated[str, typer.Option("--person", help="The person's key (Personennummer).")],
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """Erase one ended person's personal fields now (an erasure request; keys stay). An active
+    person is refused: the ERP is the master — erase there first (exit 0 or 4)."""
+    run_id = _importer(config).erase(client, person)
+    if run_id is None:
+        typer.echo(f"Person {person} of client {client} was erased before: nothing to do.")
+    else:
+        typer.echo(f"Person {person} of client {client}: personal fields erased (run {run_id}).")
 
 
 @app.command("schedule")

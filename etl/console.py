@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 
 from etl.core.mapping_format import Mapping
+from etl.core.retention import PurgeCounts
 from etl.core.rules import RULES
 from etl.pipeline import CheckResult, ImportResult
 from etl.runner import SourcePass
@@ -25,9 +26,32 @@ def summary_line(done: SourcePass) -> str:
              + (f" ({o.error})" if o.error else "") for o in done.outcomes]
     if done.waiting:
         parts.append(f"waiting: {', '.join(done.waiting)}")
+    if done.purged is not None and done.purged.anything:
+        parts.append(f"purged {purge_counts(done.purged)}")
     if done.error:
         parts.append(f"FAILED: {done.error}")
     return f"{done.source}: " + ("; ".join(parts) if parts else "nothing to do")
+
+
+_PURGED = {"archived_files": "archived file(s)", "rejected_files": "rejected file(s)",
+           "staging_files": "staging file(s)", "persons_erased": "person(s) erased",
+           "events_deleted": "change event(s)"}
+
+
+def purge_counts(counts: PurgeCounts) -> str:
+    """What a purge removed, in words; counts only."""
+    return ", ".join(f"{n} {_PURGED[k]}" for k, n in counts.as_dict().items() if n) or "nothing"
+
+
+def purge_line(done: SourcePass, dry_run: bool, forever: list[str] | None = None) -> str:
+    """One line per source purge; ``forever``: the retention settings that keep data forever."""
+    if done.busy or done.error or done.purged is None:
+        return summary_line(done)
+    verb = "would purge" if dry_run else "purged"
+    line = f"{done.source}: {verb} {purge_counts(done.purged)}"
+    if forever:
+        line += f"; kept forever (no retention set): {', '.join(forever)}"
+    return line
 
 
 def check_summary(result: CheckResult, limit: int = 20) -> str:

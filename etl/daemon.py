@@ -16,9 +16,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from etl.console import summary_line
+from etl.console import purge_line, summary_line
 from etl.core.config import AppConfig
-from etl.core.cron import CronSchedule
+from etl.core.cron import CronSchedule, parse
 from etl.core.errors import ConfigError, EtlError
 from etl.runner import Runner
 
@@ -59,7 +59,19 @@ def build(runner: Runner) -> BackgroundScheduler:
         assert src.parsed_schedule is not None
         scheduler.add_job(_job, trigger(src.parsed_schedule, zone), args=[runner, name], id=name,
                           name=f"import {name}")
+    scheduler.add_job(_purge, trigger(parse(cfg.scheduler.purge), zone), args=[runner],
+                      id="purge", name="purge every source")
     return scheduler
+
+
+def _purge(runner: Runner) -> None:
+    """The daily purge of every source (sources without a schedule included)."""
+    for name in runner.cfg.sources:
+        if runner.stop.is_set():
+            return
+        done = runner.purge(name)
+        log.log(logging.INFO if done.exit_code == 0 else logging.WARNING, "%s",
+                purge_line(done, dry_run=False))
 
 
 def trigger(schedule: CronSchedule, zone: ZoneInfo) -> CronTrigger:
@@ -80,7 +92,7 @@ def serve(runner: Runner) -> int:
     try:
         scheduler.start()
         for job in scheduler.get_jobs():
-            log.info("source %s: scheduled, next run %s", job.id, job.next_run_time)
+            log.info("%s: scheduled, next run %s", job.name, job.next_run_time)
         while not runner.stop.wait(1):
             pass
         scheduler.shutdown(wait=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl.core import mapping_format
+from etl.core.clock import new_run_id, utc_now
 from etl.core.config import AppConfig, load_config
 from etl.core.errors import ConfigError
 from etl.core.mapping_format import load_mapping
@@ -27,7 +28,7 @@ from etl.drops import report
 from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
 from etl.pipeline import CheckResult, ImportResult, check_export, group_exports, import_export
 from etl.runner import Runner, SourcePass
-from etl.store import Database
+from etl.store import Database, RunRecord
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ class Importer:
     def open(cls, config: Path, environ: Mapping[str, str] = os.environ) -> Importer:
         """The importer of a config.yaml; raises ConfigError listing every problem."""
         return cls(load_config(config), environ)
+
+    def close(self) -> None:
+        """Close the database's connections."""
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
 
     @property
     def database(self) -> Database:
@@ -135,6 +142,30 @@ class Importer:
     def retry(self, source: str, key: str, override_reason: str | None = None) -> SourcePass:
         """Take an export out of the source's error folder again."""
         return self.runner().retry(source, key, override_reason=override_reason)
+
+    def purge(self, sources: list[str] | None = None, *, dry_run: bool = False
+              ) -> list[SourcePass]:
+        """Delete what the retention of the named sources (default: all) says is due;
+        ``dry_run``: count it, change nothing."""
+        runner = self.runner()
+        return [runner.purge(name, dry_run=dry_run) for name in sources or list(self.cfg.sources)]
+
+    def kept_forever(self, source: str) -> list[str]:
+        """The source's retention settings that keep data forever (none set)."""
+        return self.cfg.retention_of(source).forever()
+
+    def erase(self, client: str, person: str) -> str | None:
+        """Erase one ended person's personal fields now (an erasure request); returns the run
+        id, None when they were erased before. Raises ErasureRefused when the person is active
+        (the ERP is the master: erase it there first) or unknown."""
+        sources = sorted(n for n, s in self.cfg.sources.items() if s.client == client)
+        if not sources:
+            known = ", ".join(sorted({s.client for s in self.cfg.sources.values()})) or "none"
+            raise ConfigError(f"no source imports client {client!r} (known: {known})")
+        self.database.check_schema()
+        now = utc_now()
+        run = RunRecord(new_run_id(now), sources[0], client, now, None, None, None)
+        return run.run_id if self.database.erase_person(person, run, now) else None
 
     def check_host_key(self, source: str) -> HostKeyCheck:
         """The host key the source's SFTP server presents, compared with known_hosts."""

@@ -213,7 +213,7 @@ def import_export(
     content = diff.digest(prepared)
     changes, verdict = ChangeSet.nothing({}), guard.Verdict()
     try:
-        with database.transaction(name) as tx:
+        with database.transaction(source.client) as tx:
             last = tx.last_snapshot(name)
             after = None
             if last and last.digest == content and last.client == source.client and not dry_run:

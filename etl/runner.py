@@ -28,11 +28,13 @@ from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, LoadError, SourceError
 from etl.core.mapping_format import load_mapping
+from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
 from etl.drops.base import Progress
 from etl.drops.report import Rejection
 from etl.drops.settle import settle
 from etl.pipeline import ImportResult, import_export
+from etl.retention import purge_source
 from etl.store import Database
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,15 @@ class ExportOutcome:
 
 @dataclass
 class SourcePass:
-    """One pass over one source: what became of each export, what waits, what failed."""
+    """One pass over one source: what became of each export, what waits, what was purged,
+    what failed."""
 
     source: str
     outcomes: list[ExportOutcome] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     busy: bool = False
     error: EtlError | None = None
+    purged: PurgeCounts | None = None
 
     @property
     def exit_code(self) -> int:
@@ -123,6 +127,8 @@ class Runner:
                     done.outcomes.append(outcome)
                     if outcome.error is not None:
                         break  # the drop or the database failed: the rest waits (in order)
+                if not self.stop.is_set() and not any(o.error for o in done.outcomes):
+                    done.purged = self._purge(name, source.config, source.drop, dry_run=False)
         except EtlError as exc:
             log.error("source %s: %s", name, exc)
             done.error = exc
@@ -144,6 +150,35 @@ class Runner:
             log.error("source %s: %s", name, exc)
             done.error = exc
         return done
+
+    def purge(self, name: str, *, dry_run: bool = False) -> SourcePass:
+        """Delete (``dry_run``: count) what the source's retention says is due: archived and
+        rejected exports with their reports, copies left in staging, the personal fields of
+        persons ended long enough ago, old change events. Every pass does it at its end too."""
+        done = SourcePass(name)
+        try:
+            src = self.cfg.source(name)
+            with self.database.source_lock(name, self.cfg.work_dir) as held:
+                if not held:
+                    return SourcePass(name, busy=True)
+                drop = None
+                if src.drop is not None:
+                    drop = open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp),
+                                     self.environ)
+                try:
+                    done.purged = self._purge(name, src, drop, dry_run=dry_run)
+                finally:
+                    if drop is not None:
+                        drop.close()
+        except EtlError as exc:
+            log.error("source %s: purge: %s", name, exc)
+            done.error = exc
+        return done
+
+    def _purge(self, name: str, src: SourceConfig, drop: Drop | None, *,
+               dry_run: bool) -> PurgeCounts:
+        """The purge of a source whose lock this process holds."""
+        return purge_source(self.cfg, self.database, name, src, drop, self.clock(), dry_run)
 
     @contextmanager
     def _open(self, name: str) -> Iterator[_OpenSource | None]:

@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import paramiko
 import pytest
 import sqlalchemy as sa
+import yaml
 from typer.testing import CliRunner
 
 from bench.generate import generate, write
@@ -244,3 +246,33 @@ def test_two_runs_at_once_over_sftp_import_each_file_once(sshd, tmp_path, databa
     assert "".join(o for o, _ in outputs).count("APPLIED") == 1, outputs
     assert applied(engine) == ["mieterliste_2026-11-01.csv"]
     assert tree(remote) == {"archive/mieterliste_2026-11-01.csv"}
+
+
+def test_the_purge_deletes_what_is_due_on_the_server_and_nothing_else(sshd, tmp_path,
+                                                                      database_url,
+                                                                      engine) -> None:
+    config, remote = make_config(tmp_path, database_url, sshd)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["retention"] = {"archive_days": 30, "error_days": 30}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    old, young = remote / "archive" / "2020" / "01" / "01", remote / "archive" / "2999" / "01" / "01"
+    for folder in (old, young, remote / "error"):
+        folder.mkdir(parents=True)
+    (old / "mieterliste_2019-12-31.csv").write_text("x")
+    (young / "mieterliste_2998-12-31.csv").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "other-client.csv").write_text("not this drop's")
+    (old / "elsewhere").symlink_to(outside, target_is_directory=True)
+    long_ago = time.time() - 40 * 86_400
+    for name in ("mieterliste_2020-01-02.csv", "mieterliste_2020-01-02.fehler.txt"):
+        (remote / "error" / name).write_text("x")
+        os.utime(remote / "error" / name, (long_ago, long_ago))
+    (remote / "error" / "mieterliste_2026-11-20.csv").write_text("x")
+    done = runner_for(config, engine).purge("lindenhof")
+    assert done.error is None and done.purged is not None
+    assert (done.purged.archived_files, done.purged.rejected_files) == (1, 2)
+    assert not (old / "mieterliste_2019-12-31.csv").exists()
+    assert (young / "mieterliste_2998-12-31.csv").exists()
+    assert (outside / "other-client.csv").exists()
+    assert sorted(p.name for p in (remote / "error").iterdir()) == ["mieterliste_2026-11-20.csv"]

@@ -7,7 +7,7 @@ Checked once, at the edge: every problem is collected and raised together as one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,6 +83,29 @@ class DropConfig(_Model):
                                   description="without a marker: unchanged this long = complete")
 
 
+Days = Annotated[int | None, Field(ge=0, le=36_500)]
+
+
+class RetentionConfig(_Model):
+    """How long what holds residents' data is kept, in days: deleted (or erased) once at least
+    that old; 0 = at the next purge; absent (null) = forever."""
+
+    archive_days: Days = Field(None, description="archived exports (by their archive day)")
+    error_days: Days = Field(None, description="rejected exports and their reports")
+    staging_days: Days = Field(None, description="copies left in staging by a run that died")
+    ended_person_days: Days = Field(
+        None, description="personal fields of persons ended this long ago (keys stay)")
+    events_days: Days = Field(None, description="change events")
+
+    def over(self, defaults: RetentionConfig) -> RetentionConfig:
+        """These settings where given, ``defaults`` elsewhere (an explicit null: forever)."""
+        return defaults.model_copy(update={k: getattr(self, k) for k in self.model_fields_set})
+
+    def forever(self) -> list[str]:
+        """The settings that keep data forever."""
+        return [name for name in type(self).model_fields if getattr(self, name) is None]
+
+
 class SourceConfig(_Model):
     """One client's drop: whose data it is, how it is read, where it arrives and when."""
 
@@ -92,6 +115,8 @@ class SourceConfig(_Model):
     move_window_days: int = Field(62, ge=0, le=366)
     drop: DropConfig | None = None
     schedule: str | None = Field(None, description="cron expression for `etl schedule`")
+    retention: RetentionConfig = Field(RetentionConfig(),
+                                       description="overrides of the top-level retention")
 
     @field_validator("schedule")
     @classmethod
@@ -127,6 +152,13 @@ class DatabaseConfig(_Model):
 class SchedulerConfig(_Model):
     misfire_grace_seconds: int = Field(300, ge=1, description="a run this late is still started")
     max_parallel: int = Field(2, ge=1, le=32, description="sources imported at the same time")
+    purge: str = Field("30 3 * * *", description="cron expression: the daemon's daily purge")
+
+    @field_validator("purge")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        cron.parse(v)
+        return v
 
 
 class AppConfig(_Model):
@@ -137,6 +169,7 @@ class AppConfig(_Model):
     timezone: str = Field("Europe/Berlin", description="of schedules and archive folders")
     database: DatabaseConfig = DatabaseConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    retention: RetentionConfig = Field(RetentionConfig(), description="defaults of every source")
     sources: dict[str, SourceConfig] = {}
 
     @field_validator("timezone")
@@ -154,6 +187,10 @@ class AppConfig(_Model):
             known = ", ".join(sorted(self.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (known: {known})")
         return self.sources[name]
+
+    def retention_of(self, name: str) -> RetentionConfig:
+        """The source's retention: its own settings over the top-level defaults."""
+        return self.source(name).retention.over(self.retention)
 
     def known_hosts(self, sftp: SftpConfig | None) -> Path:
         """The known_hosts file of an SFTP drop (default: ``<work_dir>/known_hosts``)."""

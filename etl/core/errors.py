@@ -10,6 +10,7 @@ EtlError                  root: names file/line/column where known and what to d
 ├── RejectedFile          exit 4: terminal for this file -> error folder + report
 │   ├── ReadError         the bytes cannot be read as the mapping's CSV dialect
 │   └── MappingError      the table does not fit the mapping (a required column is missing)
+├── ErasureRefused        exit 4: a person cannot be erased (active in the ERP, or unknown)
 └── LoadError             exit 6: database failure, rolled back, the file stays: run again
 ```
 
@@ -115,6 +116,13 @@ class ReadError(RejectedFile):
 
 class MappingError(RejectedFile):
     """The table does not fit the mapping (e.g. a required column is missing)."""
+
+
+class ErasureRefused(EtlError):
+    """A person's erasure was refused: the ERP still holds them (or there is no such person);
+    nothing was changed."""
+
+    exit_code = 4
 
 
 class LoadError(EtlError):

@@ -49,6 +49,19 @@ class Drop(Protocol):
 
     def put(self, folder: str, name: str, data: bytes) -> str: ...
 
+    def folders(self, folder: str) -> list[str]:
+        """Names of the folders in ``folder`` (links are not folders); none when it is
+        missing."""
+        ...
+
+    def delete(self, folder: str, name: str) -> None:
+        """Delete the file ``name`` (a link itself, never what it points to)."""
+        ...
+
+    def remove_folder(self, folder: str) -> bool:
+        """Remove ``folder`` if it is empty; whether it was."""
+        ...
+
     def close(self) -> None: ...
 
 

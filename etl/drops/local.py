@@ -89,5 +89,25 @@ class LocalDrop:
             return candidate
         raise AssertionError("unreachable")
 
+    def folders(self, folder: str) -> list[str]:
+        path = self._dir(folder)
+        if not path.is_dir():
+            return []
+        with self._io(f"listing {folder}"), os.scandir(path) as it:
+            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+
+    def delete(self, folder: str, name: str) -> None:
+        with self._io(f"deleting {name} in {folder}"):
+            (self._dir(folder) / name).unlink(missing_ok=True)
+
+    def remove_folder(self, folder: str) -> bool:
+        path = self._dir(folder)
+        with self._io(f"removing {folder}"):
+            with os.scandir(path) as it:
+                if next(it, None) is not None:
+                    return False
+            path.rmdir()
+        return True
+
     def close(self) -> None:
         pass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -31,9 +31,10 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 
 from etl.core.changes import ChangeSet
 from etl.core.config import DatabaseConfig
-from etl.core.errors import ConfigError, LoadError
+from etl.core.errors import ConfigError, ErasureRefused, LoadError
 from etl.core.exports import ExportFile
-from etl.store import ledger, locks, queries, state, writes
+from etl.core.retention import PurgeCounts
+from etl.store import ledger, locks, queries, retention, state, writes
 from etl.store.ledger import RunRecord, Snapshot
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -160,20 +161,20 @@ class Database:
             return ledger.applied_hashes(conn, source, hashes)
 
     @contextmanager
-    def transaction(self, source: str) -> Iterator[Transaction]:
-        """One transaction for one export of ``source`` (on PostgreSQL holding the source's
-        transaction lock, so that runs of one source on several hosts queue up).
+    def transaction(self, client: str) -> Iterator[Transaction]:
+        """One transaction on ``client``'s rows (on PostgreSQL holding the client's transaction
+        lock, so that imports and purges of one client on several hosts queue up).
 
         Raises AlreadyApplied when the file ledger refuses the file, LoadError for any other
         database failure; either way everything is rolled back.
         """
         try:
             with self.engine.begin() as conn:
-                locks.lock_transaction(conn, source)
+                locks.lock_transaction(conn, client)
                 yield Transaction(conn)
         except IntegrityError as exc:
             if "etl_applied" in str(exc.orig) or "etl_applied" in str(exc.statement):
-                raise AlreadyApplied(source) from exc
+                raise AlreadyApplied(client) from exc
             raise LoadError(f"the database refused the import: {describe(exc)}",
                             hint="rolled back; nothing was changed") from exc
         except DATABASE_ERRORS as exc:
@@ -187,6 +188,58 @@ class Database:
             with translated(f"taking the lock of source {source}"):
                 held = stack.enter_context(locks.source_lock(self.engine, work_dir, source))
             yield held
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def purge(self, run: RunRecord, now: datetime, *, persons_before: datetime | None,
+              events_before: datetime | None, files: PurgeCounts,
+              dry_run: bool = False) -> PurgeCounts:
+        """Erase the personal fields of ``run.client``'s persons ended at or before
+        ``persons_before`` and delete its change events written at or before ``events_before``
+        (None: keep) in one transaction; when anything went — ``files`` counts what went of
+        the drop — the purge is recorded as a run. ``dry_run``: count only."""
+        with self.transaction(run.client) as tx:
+            persons = (retention.ended_persons(tx.conn, run.client, persons_before)
+                       if persons_before else [])
+            events = 0
+            if events_before:
+                count = retention.old_events if dry_run else retention.delete_events
+                events = count(tx.conn, run.client, events_before)
+            counts = replace(files, persons_erased=len(persons), events_deleted=events)
+            if dry_run or not counts.anything:
+                return counts
+            retention.erase_persons(tx.conn, persons, run, now)
+            ledger.record_run(tx.conn, run, [], now, "purged", counts.as_dict(), None)
+        self._let_go_of_erased_pages()
+        return counts
+
+    def erase_person(self, person: str, run: RunRecord, now: datetime) -> bool:
+        """Erase one ended person's personal fields now, recorded as a run; False when they
+        were erased before. Raises ErasureRefused for an active person (the ERP is the master)
+        or an unknown one."""
+        with self.transaction(run.client) as tx:
+            status = retention.person_status(tx.conn, run.client, person)
+            if status is None:
+                raise ErasureRefused(f"client {run.client!r} has no person {person!r}")
+            if status == "active":
+                raise ErasureRefused(
+                    f"person {person} of client {run.client} is in the last accepted export: "
+                    "the ERP is the master, and its next export would bring the data back",
+                    hint="erase (or end) the person in the ERP first; once an export no longer "
+                    "holds them, `etl erase` — or the retention — erases them here")
+            if status == "erased":
+                return False
+            retention.erase_persons(tx.conn, [person], run, now)
+            ledger.record_run(tx.conn, run, [], now, "erased", {"persons_erased": 1}, None)
+        self._let_go_of_erased_pages()
+        return True
+
+    def _let_go_of_erased_pages(self) -> None:
+        """SQLite zeroes what is deleted (secure_delete); the write-ahead log still holds the
+        old pages until it is checkpointed and truncated."""
+        if self.engine.dialect.name == "sqlite":
+            with translated("checkpointing the write-ahead log"), self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- operators' queries -------------------------------------------------------------------
 
@@ -219,4 +272,5 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA secure_delete=ON")  # what is deleted or overwritten is zeroed on disk
     cur.close()

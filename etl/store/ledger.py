@@ -21,7 +21,7 @@ class RunRecord:
     client: str
     started_at: datetime
     export_time: datetime | None
-    guard: str
+    guard: str | None  # passed, refused, overridden; None: no export was judged
     override_reason: str | None
 
 
@@ -75,11 +75,12 @@ def record_run(
         export_time=run.export_time, guard=run.guard, override_reason=run.override_reason,
         summary=json.dumps(summary or {}), message=message,
     ))
-    conn.execute(insert(schema.files), [
-        {"run_id": run.run_id, "name": f.name, "source": run.source, "sha256": f.sha256,
-         "size": f.size, "export_time": f.export_time, "outcome": status}
-        for f in files
-    ])
+    if files:
+        conn.execute(insert(schema.files), [
+            {"run_id": run.run_id, "name": f.name, "source": run.source, "sha256": f.sha256,
+             "size": f.size, "export_time": f.export_time, "outcome": status}
+            for f in files
+        ])
 
 
 def save_snapshot(conn: Connection, run: RunRecord, now: datetime, counts: dict[str, int],

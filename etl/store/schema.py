@@ -50,9 +50,10 @@ def _entity_table(name: str) -> Table:
     columns = [Column("client", KEY, primary_key=True)]
     for f in entity.fields:
         is_key = f.name in entity.key
+        # a personal field may be required in an export, but is erased when its retention ends
         columns.append(Column(f.name, KEY if f.name.endswith("_id") else _TYPES[f.kind],
                               primary_key=is_key,
-                              nullable=not (is_key or f.required)))
+                              nullable=not (is_key or (f.required and not f.personal))))
     columns += [
         Column("row_hash", BigInteger, nullable=False),
         Column("active", Boolean, nullable=False),
@@ -61,6 +62,10 @@ def _entity_table(name: str) -> Table:
         Column("created_run", String(40), nullable=False),
         Column("updated_run", String(40), nullable=False),
     ]
+    if any(f.personal for f in entity.fields):
+        # when the personal fields were erased (retention or request); reset when the ERP
+        # brings the row back
+        columns.append(Column("erased_at", DateTime(timezone=True)))
     columns += [Column(col, kind) for col, kind in PORTAL_OWNED.get(name, ())]
     return Table(name, metadata, *columns)
 

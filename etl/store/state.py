@@ -8,9 +8,11 @@ from the entity tables; and all ERP-owned fields of the few rows whose hash diff
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Table, func, insert, select, text, tuple_
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Table, func, insert, select, text, tuple_, update
 
 from etl.core.canonical import canonical
 from etl.core.model import ENTITIES
@@ -57,18 +59,45 @@ def write_state(conn: Connection, client: str, run_id: str,
     transaction."""
     s = schema.states
     conn.execute(s.delete().where(s.c.client == client))
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
     records = []
     for entity, frame in state.items():
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-            writer.write_table(table)
         fields = [c for c in frame.columns if c not in ("row_hash", "active")]
         records.append({"client": client, "entity": entity, "run_id": run_id,
                         "rows": len(frame), "columns": ",".join(fields),
-                        "data": sink.getvalue().to_pybytes()})
+                        "data": _stream(pa.Table.from_pandas(frame, preserve_index=False))})
     conn.execute(insert(s), records)
+
+
+def _stream(table: pa.Table) -> bytes:
+    """A table as one zstd-compressed Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def erase_in_state(conn: Connection, client: str, entity: str, keys: pd.Series,
+                   row_hashes: pd.Series, fields: list[str], run_id: str) -> None:
+    """In the client's stored state of a single-key ``entity``: the rows with these keys lose
+    their ``fields`` (where the state holds them) and get their new row hashes — so that no
+    copy of an erased value stays behind, and the state still equals the tables."""
+    s = schema.states
+    where = (s.c.client == client) & (s.c.entity == entity)
+    data = conn.execute(select(s.c.data).where(where)).scalar()
+    if data is None:
+        return  # no state yet: the next import reads the tables
+    table = pa.ipc.open_stream(data).read_all()
+    key = ENTITIES[entity].key[0]
+    at = pc.index_in(table[key], value_set=pa.array(keys.tolist(), table[key].type))
+    hit = pc.is_valid(at)
+    new_hash = pc.take(pa.array(row_hashes.to_numpy(np.int64)), pc.fill_null(at, 0))
+    columns = {name: table[name] for name in table.column_names}
+    columns["row_hash"] = pc.if_else(hit, new_hash, table["row_hash"])
+    for name in fields:
+        if name in columns:
+            columns[name] = pc.if_else(hit, pa.scalar(None, columns[name].type), columns[name])
+    conn.execute(update(s).where(where).values(data=_stream(pa.table(columns)), run_id=run_id))
 
 
 def _table_state(

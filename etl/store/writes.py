@@ -58,7 +58,7 @@ def apply(
             _end(conn, schema.ENTITY_TABLES[name], name, keys, run, now)
     _analyze_after_bulk_writes(conn, changes)
     if len(changes.events):
-        _append(conn, schema.events, _event_values(changes.events, run, now))
+        append_events(conn, changes.events, run, now)
     record_run(conn, run, files, now, status, changes.summary(), None)
     if state is not None:
         write_state(conn, run.client, run.run_id, state)
@@ -97,7 +97,14 @@ def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pa.
     columns["valid_to"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     columns["created_run"] = pa.array([run.run_id] * n, pa.string())
     columns["updated_run"] = columns["created_run"]
+    if "erased_at" in schema.ENTITY_TABLES[name].c:  # the ERP brought the row back
+        columns["erased_at"] = columns["valid_to"]
     return pa.table(columns)
+
+
+def append_events(conn: Connection, events: pd.DataFrame, run: RunRecord, now: datetime) -> None:
+    """Change events of the run, to the outbox."""
+    _append(conn, schema.events, _event_values(events, run, now))
 
 
 def _event_values(events: pd.DataFrame, run: RunRecord, now: datetime) -> pa.Table:

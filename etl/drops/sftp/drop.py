@@ -10,6 +10,7 @@ HostKeyRefused or AuthRefused.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -211,3 +212,30 @@ class SftpDrop:
             return self._place(sftp, tmp, folder, name)
 
         return self._retry(f"uploading {name}", op)
+
+    def folders(self, folder: str) -> list[str]:
+        def op(sftp: paramiko.SFTPClient) -> list[str]:
+            try:
+                attrs = sftp.listdir_attr(self._path(folder))
+            except FileNotFoundError:
+                return []
+            return sorted(a.filename for a in attrs
+                          if a.st_mode is not None and stat.S_ISDIR(a.st_mode))
+
+        return self._retry(f"listing {folder}", op)
+
+    def delete(self, folder: str, name: str) -> None:
+        def op(sftp: paramiko.SFTPClient) -> None:
+            with contextlib.suppress(FileNotFoundError):
+                sftp.remove(self._path(folder, name))
+
+        self._retry(f"deleting {name} in {folder}", op)
+
+    def remove_folder(self, folder: str) -> bool:
+        def op(sftp: paramiko.SFTPClient) -> bool:
+            if sftp.listdir(self._path(folder)):
+                return False
+            sftp.rmdir(self._path(folder))
+            return True
+
+        return self._retry(f"removing {folder}", op)
