@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from etl.core.exports import printable
 from etl.core.mapping_format import Mapping
 from etl.core.retention import PurgeCounts
 from etl.core.rules import RULES
@@ -22,10 +23,13 @@ def summary_line(done: SourcePass) -> str:
     """One line per source pass."""
     if done.busy:
         return f"{done.source}: busy (another run holds the lock), skipped"
-    parts = [f"{o.key} {o.status.upper()}" + (f" -> {o.settled_in}" if o.settled_in else "")
+    parts = [f"{printable(o.key)} {o.status.upper()}"
+             + (f" -> {o.settled_in}" if o.settled_in else "")
              + (f" ({o.error})" if o.error else "") for o in done.outcomes]
     if done.waiting:
-        parts.append(f"waiting: {', '.join(done.waiting)}")
+        parts.append(f"waiting: {', '.join(map(printable, done.waiting))}")
+    if done.skipped:
+        parts.append(f"skipped: {', '.join(done.skipped)}")
     if done.purged is not None and done.purged.anything:
         parts.append(f"purged {purge_counts(done.purged)}")
     if done.error:

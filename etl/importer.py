@@ -62,7 +62,8 @@ class Importer:
     def database(self) -> Database:
         """The portal database (connected on first use)."""
         if self._database is None:
-            self._database = Database.from_config(self.cfg.database, self.environ)
+            self._database = Database.from_config(self.cfg.database, self.environ,
+                                                  self.cfg.scheduler.max_parallel)
         return self._database
 
     # -- mappings and checks (no database) ----------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.core import findings
+from etl.core import faults, findings
 from etl.core.changes import ChangeSet, DiffOptions, active_counts
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import SourceConfig
@@ -206,6 +206,7 @@ def import_export(
                            {f.path: f.name for f in described})
     if not checked.ok or checked.entities is None:
         return ImportResult(run_id, name, "rejected", names, findings=checked.findings)
+    faults.point("after_validation")
     export_time = max(f.export_time for f in described)
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
@@ -237,6 +238,7 @@ def import_export(
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
                             verdict.override_reason)
             tx.apply(changes, run, described, clock(), status, content, after)
+            faults.point("load_before_commit")
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
     except AlreadyApplied:

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from etl.core.config import SourceConfig
-from etl.core.errors import LoadError, ReadError, SourceUnavailable
+from etl.core.errors import LoadError, LoadRefused, ReadError, SourceUnavailable
 from etl.drops.local import LocalDrop
 from etl.pipeline import import_export
 from etl.store import Database
@@ -127,16 +127,31 @@ def test_a_database_that_refuses_writes_is_a_load_error(tmp_path: Path) -> None:
         import_export([NOV], "lindenhof", LINDENHOF, mapping("wodis-style"), read_only)
 
 
-def test_a_value_the_database_refuses_never_shows_residents_data(pg_engine: sa.Engine,
-                                                                 tmp_path: Path) -> None:
-    """The driver's message of a failed write names no row: a name too long for its column."""
+def test_a_value_the_database_refuses_never_shows_residents_data(pg_engine: sa.Engine) -> None:
+    """A write the database refuses (here a constraint an administrator added) is a LoadRefused
+    whose text is the driver's primary message: it names no row and no value."""
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE person ADD CONSTRAINT no_celik "
+                             "CHECK (last_name <> 'Çelik')"))
+    with pytest.raises(LoadRefused) as info:
+        import_export([NOV], "lindenhof", LINDENHOF, mapping("wodis-style"),
+                      Database(pg_engine))
+    assert "no_celik" in str(info.value) and "Çelik" not in str(info.value)
+    assert "Özlem" not in str(info.value) and info.value.exit_code == 6
+
+
+def test_a_value_longer_than_its_column_is_a_finding_before_the_load(tmp_path: Path,
+                                                                    engine) -> None:
     data = NOV.read_bytes().decode("cp1252").replace("Özlem", "Ö" * 300 + "zlem")
     export = tmp_path / "mieterliste_2026-11-01.csv"
     export.write_bytes(data.encode("cp1252"))
-    database = Database(pg_engine)
-    with pytest.raises(LoadError) as info:
-        import_export([export], "lindenhof", LINDENHOF, mapping("wodis-style"), database)
-    assert "value too long" in str(info.value) and "ÖÖÖ" not in str(info.value)
+    before = dump(engine)
+    result = import_export([export], "lindenhof", LINDENHOF, mapping("wodis-style"),
+                           Database(engine))
+    assert result.status == "rejected" and dump(engine) == before
+    found = result.findings
+    assert list(found["rule"]) == ["value.too_long"] and list(found["column"]) == ["Vorname"]
+    assert list(found["value"]) == ["(ausgeblendet)"] and list(found["line"]) == [7]
 
 
 # --- the local drop: OSError ----------------------------------------------------------------

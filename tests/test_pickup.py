@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -55,12 +56,25 @@ def test_marker_mode_takes_a_file_only_with_its_marker_and_moves_the_marker_alon
     assert result.waiting == ["c_2026-11-03.csv"]
 
 
+DEC_2 = datetime(2026, 12, 2, tzinfo=UTC).timestamp()  # when the files below were written
+
+
 def test_exports_are_ordered_oldest_first_by_the_date_in_the_name_else_mtime() -> None:
-    listing = entries(("liste_2026-12-01.csv", 1, 50.0), ("liste_2026-11-01.csv", 1, 99.0),
-                      ("liste_20261015.csv", 1, 10.0), ("ohne_datum.csv", 1, 0.0))
+    listing = entries(("liste_2026-12-01.csv", 1, DEC_2 + 50), ("liste_2026-11-01.csv", 1,
+                                                                  DEC_2 + 99),
+                      ("liste_20261015.csv", 1, DEC_2 + 10), ("ohne_datum.csv", 1, 0.0))
     result = scan(listing, listing, DropConfig(settle_seconds=0), "*.csv", False, no_read)
     assert names(result) == ["ohne_datum.csv", "liste_20261015.csv", "liste_2026-11-01.csv",
                              "liste_2026-12-01.csv"]
+
+
+def test_a_date_in_the_name_far_after_the_file_was_written_is_not_believed() -> None:
+    """A typo (2099) must not make every later export look stale: the mtime counts then."""
+    listing = entries(("liste_2099-11-01.csv", 1, DEC_2), ("liste_2027-02-01.csv", 1, DEC_2))
+    result = scan(listing, listing, DropConfig(settle_seconds=0), "*.csv", False, no_read)
+    assert [(p.key, p.export_time) for p in result.ready] == [
+        ("liste_2099-11-01.csv", datetime(2026, 12, 2, tzinfo=UTC)),
+        ("liste_2027-02-01.csv", datetime(2027, 2, 1, tzinfo=UTC))]
 
 
 def test_pattern_is_matched_case_insensitively_and_others_are_left_alone() -> None:

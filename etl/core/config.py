@@ -6,9 +6,10 @@ Checked once, at the edge: every problem is collected and raised together as one
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -131,6 +132,21 @@ class SourceConfig(_Model):
         return cron.parse(self.schedule) if self.schedule else None
 
 
+_SECRET_PARAMETERS = {"password", "passwd", "pwd", "sslpassword"}
+
+
+def url_secret(url: str) -> bool:
+    """Whether a database URL carries a password: after the user (``user:pw@``, also with an
+    empty user or a ``/`` in the password — read as SQLAlchemy reads it) or as a query parameter
+    (``?password=``)."""
+    rest, _, query = url.partition("://")[2].partition("?")
+    userinfo = re.match(r"[^:/@]*(?::(?P<password>[^@]*))?@", rest)
+    if userinfo and userinfo["password"]:
+        return True
+    return any(key.lower() in _SECRET_PARAMETERS and any(values)
+               for key, values in parse_qs(query, keep_blank_values=True).items())
+
+
 class DatabaseConfig(_Model):
     url: str = Field("sqlite:///portal.db", description="without password: see password_env")
     password_env: str = Field("ETL_DATABASE_PASSWORD",
@@ -139,11 +155,7 @@ class DatabaseConfig(_Model):
     @field_validator("url")
     @classmethod
     def _no_secret(cls, v: str) -> str:
-        try:
-            password = urlsplit(v).password
-        except ValueError as exc:  # e.g. a port that is not a number
-            raise ValueError(f"not a database URL: {exc}") from None
-        if password:
+        if url_secret(v):
             raise ValueError("the URL holds a password: put it in the environment "
                              "(database.password_env) instead of config.yaml")
         return v
@@ -161,6 +173,11 @@ class SchedulerConfig(_Model):
         return v
 
 
+# A source's name becomes part of paths (staging, locks) and log lines: letters, digits, '-'
+# and '_' only, so that it can never reach outside its folders.
+SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+
 class AppConfig(_Model):
     """config.yaml."""
 
@@ -170,7 +187,10 @@ class AppConfig(_Model):
     database: DatabaseConfig = DatabaseConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     retention: RetentionConfig = Field(RetentionConfig(), description="defaults of every source")
-    sources: dict[str, SourceConfig] = {}
+    umask: str = Field("0077", pattern=r"^0?[0-7]{3}$",
+                       description="of every file and folder etl creates (reports, archive "
+                       "folders, staging, the SQLite file): by default its own user's only")
+    sources: dict[SourceName, SourceConfig] = {}
 
     @field_validator("timezone")
     @classmethod

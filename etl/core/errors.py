@@ -12,6 +12,7 @@ EtlError                  root: names file/line/column where known and what to d
 │   └── MappingError      the table does not fit the mapping (a required column is missing)
 ├── ErasureRefused        exit 4: a person cannot be erased (active in the ERP, or unknown)
 └── LoadError             exit 6: database failure, rolled back, the file stays: run again
+    └── LoadRefused       the database refused the export's data: terminal for the file
 ```
 
 A dependency's errors (SQLAlchemy and the database drivers, paramiko and sockets, ``OSError``,
@@ -129,3 +130,8 @@ class LoadError(EtlError):
     """The database failed; the transaction was rolled back and the file stays for the next run."""
 
     exit_code = 6
+
+
+class LoadRefused(LoadError):
+    """The database refused this export's data (a constraint, a value it cannot store): rolled
+    back, and trying again would fail again — the file goes to the error folder."""

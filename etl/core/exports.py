@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 _STAMP = re.compile(
@@ -14,17 +14,50 @@ _STAMP = re.compile(
 )
 
 
+# A file name may carry the day an export is for (a key date ahead, at most a quarter); a date
+# further after the file was written is a typo or a trap — believed, it would make every later
+# export look stale.
+AHEAD = timedelta(days=92)
+
+
 def export_time(name: str, mtime: float) -> datetime:
-    """When the ERP wrote the export: a date (and time) in the file name, else the mtime."""
+    """When the ERP wrote the export: a date (and time) in the file name, unless it lies more
+    than a quarter after the file's mtime; else the mtime."""
+    written = datetime.fromtimestamp(mtime, UTC)
     match = _STAMP.search(name)
     if match:
         parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
         try:
-            return datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"],
-                            parts["S"], tzinfo=UTC)
+            stamp = datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"],
+                             parts["S"], tzinfo=UTC)
         except ValueError:
-            pass
-    return datetime.fromtimestamp(mtime, UTC)
+            return written
+        if stamp <= written + AHEAD:
+            return stamp
+    return written
+
+
+def printable(name: str) -> str:
+    """A file name as a log line or report may show it: control and invisible characters and
+    bytes that are not UTF-8 escaped (``\\n``, ``\\u200b``, ``\\udcff``), so that a name can
+    neither forge a log line nor break a report."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in name)
+
+
+def utf8(name: str) -> bool:
+    """Whether a file name was valid UTF-8 (undecodable bytes arrive as lone surrogates)."""
+    return not any("\ud800" <= ch <= "\udfff" for ch in name)
+
+
+def unsafe(name: str) -> str | None:
+    """Why a name found in a drop must never be joined to a path, or None: a path separator,
+    a name that climbs (``..``), a NUL."""
+    if name in {"", ".", ".."} or "/" in name or "\\" in name:
+        return "not a plain file name"
+    if "\x00" in name:
+        return "a NUL in the name"
+    return None
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,23 @@ class Kind(StrEnum):
     DECIMAL = "decimal"
 
 
+KEY_LENGTH = 64  # characters of a key column (the client, *_id fields)
+TEXT_LENGTH = 200  # characters of any other text column
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     kind: Kind = Kind.TEXT
     required: bool = False
     personal: bool = False  # residents' personal data: never in logs, masked in reports
+
+    @property
+    def max_length(self) -> int | None:
+        """The most characters the portal stores of this field (text fields)."""
+        if self.name.endswith("_id"):
+            return KEY_LENGTH
+        return TEXT_LENGTH if self.kind is Kind.TEXT else None
 
 
 @dataclass(frozen=True)

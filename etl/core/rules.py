@@ -26,6 +26,12 @@ RULES: dict[str, Rule] = {
         "Die Datei enthält eine Kopfzeile, aber keine Datenzeilen.",
         "The file has a header but no data rows.",
     ),
+    "file.name_encoding": Rule(
+        "Der Dateiname ist nicht UTF-8-kodiert; die Datei wurde nicht gelesen. Bitte unter "
+        "einem Namen ohne Sonderzeichen erneut hochladen.",
+        "The file name is not UTF-8; the file was not read. Upload it again under a plain "
+        "name.",
+    ),
     "file.unassigned": Rule(
         "Die Datei passt zu keinem Dateityp des Formats {mapping} (erwartet: {expected}).",
         "The file matches no file of mapping {mapping} (expected: {expected}).",
@@ -61,6 +67,11 @@ RULES: dict[str, Rule] = {
         "wurde beschädigt oder verändert. Bitte erneut hochladen.",
         "The file's SHA-256 differs from the manifest: damaged or changed in transit.",
     ),
+    "load.refused": Rule(
+        "Die Datenbank hat den Export abgelehnt ({detail}); nichts wurde übernommen. Bitte die "
+        "Betreuung des Portals informieren.",
+        "The database refused the export ({detail}); nothing was imported.",
+    ),
     # encoding
     "encoding.undecodable": Rule(
         "Zeichen nicht lesbar (Byte 0x{byte}): die Datei ist nicht in {encoding} gespeichert.",
@@ -76,6 +87,11 @@ RULES: dict[str, Rule] = {
         "Zeichen wurden durch „?“ ersetzt (verlustbehaftetes Speichern, z. B. in Excel). "
         "Bitte aus dem ERP neu exportieren.",
         "Characters were replaced by '?' (lossy save, e.g. by Excel).",
+    ),
+    "value.control_character": Rule(
+        "Wert enthält ein Steuerzeichen (siehe Wert, z. B. \\x00 = Nullbyte), das kein Text "
+        "ist. Bitte im ERP korrigieren.",
+        "Value holds a control character (see value, e.g. \\x00 = NUL) that is not text.",
     ),
     # structure
     "header.not_found": Rule(
@@ -110,6 +126,12 @@ RULES: dict[str, Rule] = {
         "Bitte aus dem ERP neu exportieren, nicht in Excel speichern.",
         "Key in scientific notation (e.g. 1,23E+11): damaged by Excel.",
     ),
+    "key.invisible": Rule(
+        "Schlüssel enthält ein unsichtbares Zeichen (siehe Wert, z. B. \\u200b = Leerzeichen "
+        "ohne Breite): derselbe Bewohner würde zu zwei verschiedenen. Bitte im ERP korrigieren.",
+        "Key holds an invisible character (see value, e.g. \\u200b = zero-width space): one "
+        "resident would silently become two.",
+    ),
     "key.leading_zeros": Rule(
         "Schlüssel hat weniger als {width} Stellen: führende Nullen fehlen (von Excel entfernt?).",
         "Key shorter than {width} characters: leading zeros lost (removed by Excel?).",
@@ -129,6 +151,11 @@ RULES: dict[str, Rule] = {
     "split.format": Rule(
         "Feld lässt sich nicht in {parts} zerlegen.",
         "Value cannot be split into {parts}.",
+    ),
+    "value.too_long": Rule(
+        "Wert ist länger, als das Portal speichern kann (Schlüssel höchstens 64, andere Texte "
+        "höchstens 200 Zeichen).",
+        "Value is longer than the portal stores (keys 64, other text 200 characters at most).",
     ),
     "required": Rule("Pflichtfeld ist leer.", "Required value is empty."),
     "key.unique": Rule(

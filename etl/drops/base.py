@@ -24,11 +24,12 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Entry:
-    """A regular file in a drop folder."""
+    """A regular file in a drop folder — or a link (``link``), which is never followed."""
 
     name: str
     size: int
     mtime: float
+    link: bool = False
 
 
 class Drop(Protocol):
@@ -45,7 +46,10 @@ class Drop(Protocol):
         """Copy ``name`` to ``dest`` (complete or not at all), hashing it on the way."""
         ...
 
-    def move(self, folder: str, name: str, target: str) -> str: ...
+    def move(self, folder: str, name: str, target: str, as_name: str | None = None) -> str:
+        """Move ``name`` into ``target`` as ``as_name`` (default: its name) — or, when that
+        is taken, the first free ``~N`` variant; returns the name it got."""
+        ...
 
     def put(self, folder: str, name: str, data: bytes) -> str: ...
 
@@ -86,6 +90,14 @@ def copy_hashing(source: BinaryIO, target: BinaryIO, total: int,
         if progress:
             progress(done, total)
     return done, digest.hexdigest()
+
+
+def names_in(drop: Drop, folder: str) -> set[str]:
+    """The names of the files in ``folder``; none when it does not exist yet."""
+    path = PurePosixPath(folder)
+    if path.name not in drop.folders(str(path.parent)):
+        return set()
+    return {e.name for e in drop.list(folder)}
 
 
 def part_name(name: str) -> str:

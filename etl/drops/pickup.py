@@ -25,7 +25,7 @@ import pandas as pd
 from etl.core import findings
 from etl.core.config import DropConfig
 from etl.core.errors import SourceError
-from etl.core.exports import ExportFile, export_time
+from etl.core.exports import ExportFile, export_time, printable, unsafe, utf8
 from etl.core.mapping_format import Mapping
 from etl.drops.base import Drop, Entry, Progress
 from etl.drops.report import REPORT_SUFFIXES, report_names
@@ -48,12 +48,13 @@ def matches(name: str, pattern: str) -> bool:
 
 @dataclass(frozen=True)
 class Member:
-    """A data file of an export, with what its manifest promises about it."""
+    """A data file of an export as it was listed, with what its manifest promises about it."""
 
     name: str
     size: int
     expect_size: int | None = None
     expect_sha256: str | None = None
+    mtime: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Pending:
 class Scan:
     ready: list[Pending]
     waiting: list[str]  # exports seen but not complete yet
+    skipped: list[str] = field(default_factory=list)  # links, unsafe names: never touched
 
 
 def wants_settle(drop: DropConfig) -> bool:
@@ -136,7 +138,14 @@ def scan(
     """Complete exports in the inbox, oldest first. ``first`` and ``second`` are two listings
     a settle time apart (the same listing when a marker decides); ``read`` fetches a manifest."""
     before = {e.name: (e.size, e.mtime) for e in first}
-    now = {e.name: e for e in second}
+    now: dict[str, Entry] = {}
+    skipped: list[str] = []
+    for entry in second:
+        reason = "a link, never followed" if entry.link else unsafe(entry.name)
+        if reason and not ignored(entry.name):
+            skipped.append(f"{printable(entry.name)} ({reason})")
+        elif not reason:
+            now[entry.name] = entry
     present = set(now)
     settle = wants_settle(drop)
 
@@ -158,8 +167,11 @@ def scan(
             if not ok:
                 waiting.append(entry.name)
                 continue
-            ready.append(Pending(entry.name, (Member(entry.name, entry.size),), companions,
-                                 export_time(entry.name, entry.mtime)))
+            problems = findings.empty() if utf8(entry.name) else findings.make(
+                "file.name_encoding", file=printable(entry.name), line=None, column=None)
+            ready.append(Pending(entry.name, (Member(entry.name, entry.size,
+                                                     mtime=entry.mtime),), companions,
+                                 export_time(entry.name, entry.mtime), problems))
     else:
         assert drop.manifest is not None
         claimed: set[str] = set()
@@ -186,14 +198,14 @@ def scan(
                         "file.truncated", file=member.name, line=None, column=None,
                         actual=found.size, expected=member.expect_size)])
                 members.append(Member(found.name, found.size, member.expect_size,
-                                      member.expect_sha256))
+                                      member.expect_sha256, found.mtime))
                 claimed.add(found.name)
             ready.append(Pending(entry.name, tuple(members), (entry.name, *companions),
                                  export_time(entry.name, entry.mtime), problems))
         waiting += [n for n in now if n not in claimed and not ignored(n) and n not in markers
                     and not matches(n, drop.manifest) and matches(n, pattern)]
     ready.sort(key=lambda p: (p.export_time, p.key))
-    return Scan(ready, sorted(waiting))
+    return Scan(ready, sorted(waiting), skipped)
 
 
 def find_complete(drop: Drop, cfg: DropConfig, mapping: Mapping,
@@ -234,21 +246,37 @@ def take_back(drop: Drop, cfg: DropConfig, key: str, multi: bool) -> Pending:
 
 
 def download(drop: Drop, folder: str, pending: Pending, into: Path,
-             progress: Progress | None = None) -> tuple[list[ExportFile], pd.DataFrame]:
-    """The export's data files fetched into ``into`` (each hashed on the way), and the findings
-    of the checks against its manifest (size, SHA-256): a set that fails one is rejected as a
-    whole. Nothing is fetched of a set whose manifest already failed."""
+             progress: Progress | None = None, *, despite_problems: bool = False
+             ) -> tuple[list[ExportFile], pd.DataFrame, list[str]]:
+    """The export's data files fetched into ``into`` (each hashed on the way), the findings of
+    the checks against its manifest (size, SHA-256: a set that fails one is rejected as a
+    whole), and the members whose size changed since they were listed (still being written:
+    the export waits). Nothing is fetched of a set whose manifest already failed, unless
+    ``despite_problems``."""
     problems = [pending.problems]
     files: list[ExportFile] = []
-    if pending.problems.empty:
+    changed: list[str] = []
+    if pending.problems.empty or despite_problems:
         for member in pending.members:
+            if unsafe(member.name):  # scan never lets one through; a path must never escape
+                raise SourceError(f"{printable(member.name)}: not a plain file name")
             got = drop.fetch(folder, member.name, into / member.name, progress)
             files.append(got)
-            if member.expect_size is not None and got.size != member.expect_size:
+            if member.size >= 0 and got.size != member.size:
+                changed.append(member.name)
+            elif member.expect_size is not None and got.size != member.expect_size:
                 problems.append(findings.make("file.truncated", file=member.name, line=None,
                                               column=None, actual=got.size,
                                               expected=member.expect_size))
             elif member.expect_sha256 and got.sha256 != member.expect_sha256:
                 problems.append(findings.make("file.checksum", file=member.name, line=None,
                                               column=None, value=got.sha256))
-    return files, findings.concat(problems)
+    return files, findings.concat(problems), changed
+
+
+def unchanged(drop: Drop, folder: str, pending: Pending) -> bool:
+    """Whether every data file of the export still has the size and time it was listed with
+    (checked again before it settles: a file written on meanwhile stays where it is)."""
+    now = {e.name: e for e in drop.list(folder)}
+    return all(m.name in now and now[m.name].size == m.size
+               and (m.mtime is None or now[m.name].mtime == m.mtime) for m in pending.members)

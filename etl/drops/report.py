@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.core.exports import printable
+
 REPORT_SUFFIXES = (".fehler.csv", ".fehler.txt")
 
 
@@ -71,8 +73,8 @@ def staff_summary(rejection: Rejection, csv_name: str | None, when: datetime,
     """The text beside a rejected or refused export in the drop's error folder: what happened
     and what to do, German for ERP staff first, then English."""
     found = rejection.findings
-    source, key = rejection.source, rejection.key
-    files = ", ".join(rejection.files)
+    source, key = rejection.source, printable(rejection.key)
+    files = ", ".join(map(printable, rejection.files))
     head = [f"Export: {key}" + (f" ({files})" if files and files != key else ""),
             f"Quelle / source: {source} (Mandant / client {rejection.client})",
             f"Lauf / run: {rejection.run_id}, {when:%Y-%m-%d %H:%M:%S %Z}", ""]

@@ -48,7 +48,8 @@ def _purge_archive(drop: Drop, archive: str, days: int, today: date, dry_run: bo
                 if (today - archived_on).days < days:
                     continue
                 folder = f"{archive}/{year}/{month}/{day}"
-                deleted += _delete_all(drop, folder, [e.name for e in drop.list(folder)],
+                deleted += _delete_all(drop, folder,
+                                       [e.name for e in drop.list(folder) if not e.link],
                                        dry_run)
             if not dry_run:
                 drop.remove_folder(f"{archive}/{year}/{month}")
@@ -75,7 +76,8 @@ def _purge_error(drop: Drop, error: str, days: int, now: datetime, dry_run: bool
         return 0
     groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for entry in drop.list(error):
-        groups[_export_of(entry.name)].append((entry.name, entry.mtime))
+        if not entry.link:  # not ours: left alone
+            groups[_export_of(entry.name)].append((entry.name, entry.mtime))
     due = now.timestamp() - days * 86_400
     names = [name for members in groups.values() if max(m for _, m in members) <= due
              for name, _ in members]

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from etl.core import faults
 from etl.core.config import DropConfig
-from etl.drops.base import Drop
+from etl.drops.base import Drop, candidates, names_in
 from etl.drops.pickup import Pending
 from etl.drops.report import Rejection, csv_bytes, report_names, staff_summary
 
@@ -17,20 +18,37 @@ def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: dat
            rejection: Rejection | None = None) -> str:
     """Move every file of ``pending`` out of ``folder`` and return where they went: the archive
     folder of the day ``when`` (local time), or — with a ``rejection`` — the error folder, where
-    its reports are written too. A file already in its target folder stays; names that are
-    taken get ``~2``, ``~3``, .... Raises SourceError when the drop fails (the ledger makes it
-    safe to settle again next pass)."""
+    its reports are written *before* the export is moved in, so that it is never there without
+    them. A file already in its target folder stays; names that are taken get ``~2``, ``~3``,
+    .... Raises SourceError when the drop fails (the ledger makes it safe to settle again next
+    pass)."""
     if rejection is None:
         target = str(PurePosixPath(cfg.archive) / f"{when:%Y/%m/%d}")
-    else:
-        target = cfg.error
-    moved = {n: n if target == folder else drop.move(folder, n, target) for n in pending.names}
-    if rejection is not None:
-        csv_name, text_name = report_names(PurePosixPath(moved.get(pending.key,
-                                                                   pending.key)).stem)
-        written = None
-        if not rejection.findings.empty:
-            written = drop.put(target, csv_name, csv_bytes(rejection.findings))
-        text = staff_summary(rejection, written, when)
-        drop.put(target, text_name, text.encode("utf-8-sig"))
+        for i, name in enumerate(pending.names):
+            if target != folder:
+                drop.move(folder, name, target)
+                if i == 0:
+                    faults.point("settle_between_moves")
+        return target
+    target = cfg.error
+    key = pending.key if target == folder else _free_name(drop, target, pending.key)
+    csv_name, text_name = report_names(PurePosixPath(key).stem)
+    written = None
+    faults.point("report_write")
+    if not rejection.findings.empty:
+        written = drop.put(target, csv_name, csv_bytes(rejection.findings))
+    drop.put(target, text_name, staff_summary(rejection, written, when).encode("utf-8-sig"))
+    for i, name in enumerate(pending.names):
+        if target != folder:
+            drop.move(folder, name, target, key if name == pending.key else None)
+            if i == 0:
+                faults.point("settle_between_moves")
     return target
+
+
+def _free_name(drop: Drop, folder: str, name: str) -> str:
+    """The first of ``name``, ``stem~2.ext``, ... that is free in ``folder``, reports
+    included."""
+    taken = names_in(drop, folder)
+    return next(c for c in candidates(name)
+                if c not in taken and not taken & set(report_names(PurePosixPath(c).stem)))

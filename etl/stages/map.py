@@ -16,10 +16,14 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from etl.core import findings, hashing, textops
+from etl.core.exports import printable
 from etl.core.mapping_format import Column, Const, EntitySpec, Join, Mapping, PerGroup
 from etl.core.model import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
+# characters that show as nothing: zero-width space/joiners, direction marks and embeddings,
+# word joiner and invisible operators, byte order mark, soft hyphen, Mongolian vowel separator
+_INVISIBLE = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u180e]"
 
 
 def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Entities, pd.DataFrame]:
@@ -73,7 +77,8 @@ def _prepare(
         values, found = _clean_column(mapping, col, values, name in keys)
         problems += [
             findings.make(rule, file=table.file, line=frame.loc[mask, "_line"], column=header,
-                          value=frame.loc[mask, name], **params)
+                          value=frame.loc[mask, name].map(printable) if rule == "key.invisible"
+                          else frame.loc[mask, name], **params)
             for rule, mask, params in found
         ]
         out[name] = values
@@ -108,6 +113,9 @@ def _clean_column(
         sci = textops.fullmatch(values, _SCIENTIFIC)
         if sci.any():
             found.append(("key.excel_scientific", sci, {}))
+        invisible = textops.contains(values, _INVISIBLE)
+        if invisible.any():  # one resident would silently become two
+            found.append(("key.invisible", invisible, {}))
         if col.width:
             short = filled & (values.str.len() < col.width) & ~sci
             if short.any():

@@ -27,11 +27,17 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
 from etl.core.changes import ChangeSet
-from etl.core.config import DatabaseConfig
-from etl.core.errors import ConfigError, ErasureRefused, LoadError
+from etl.core.config import DatabaseConfig, url_secret
+from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
 from etl.store import ledger, locks, queries, retention, state, writes
@@ -39,6 +45,9 @@ from etl.store.ledger import RunRecord, Snapshot
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+# the data itself was refused (a value the column cannot hold, a constraint): not transient
+REFUSALS = (DataError, psycopg.DataError, psycopg.IntegrityError, sqlite3.DataError,
+            sqlite3.IntegrityError)
 
 
 class AlreadyApplied(Exception):
@@ -54,6 +63,9 @@ def database_url(cfg: DatabaseConfig, environ: Mapping[str, str]) -> str:
         url = make_url(cfg.url)
     except ArgumentError as exc:
         raise ConfigError(f"database.url is not a database URL: {exc}") from exc
+    if url.password or url_secret(cfg.url):  # as SQLAlchemy reads it, and as config.yaml does
+        raise ConfigError("database.url holds a password: put it in the environment "
+                          "(database.password_env) instead of config.yaml")
     password = environ.get(cfg.password_env)
     if password and url.username:
         url = url.set(password=password)
@@ -105,11 +117,14 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def connect(cls, url: str) -> Database:
+    def connect(cls, url: str, parallel: int = 2) -> Database:
         """A database by URL (connections are opened when needed); SQLite gets WAL and a busy
-        timeout. Raises ConfigError for a URL that names no usable database."""
+        timeout. ``parallel``: sources imported at once — each may hold a connection for its
+        lock and one for its transaction. Raises ConfigError for a URL that names no usable
+        database."""
         try:
-            engine = create_engine(url)
+            pool = {"pool_size": max(5, 2 * parallel + 1), "max_overflow": 10}
+            engine = create_engine(url, **(pool if not url.startswith("sqlite") else {}))
         except (ArgumentError, NoSuchModuleError) as exc:
             raise ConfigError(f"the database URL cannot be used: {exc}") from exc
         if engine.dialect.name == "sqlite":
@@ -117,8 +132,9 @@ class Database:
         return cls(engine)
 
     @classmethod
-    def from_config(cls, cfg: DatabaseConfig, environ: Mapping[str, str]) -> Database:
-        return cls.connect(database_url(cfg, environ))
+    def from_config(cls, cfg: DatabaseConfig, environ: Mapping[str, str],
+                    parallel: int = 2) -> Database:
+        return cls.connect(database_url(cfg, environ), parallel)
 
     @property
     def one_writer(self) -> bool:
@@ -175,8 +191,11 @@ class Database:
         except IntegrityError as exc:
             if "etl_applied" in str(exc.orig) or "etl_applied" in str(exc.statement):
                 raise AlreadyApplied(client) from exc
-            raise LoadError(f"the database refused the import: {describe(exc)}",
-                            hint="rolled back; nothing was changed") from exc
+            raise LoadRefused(f"the database refused the import: {describe(exc)}",
+                              hint="rolled back; nothing was changed") from exc
+        except REFUSALS as exc:
+            raise LoadRefused(f"the database refused the import: {describe(exc)}",
+                              hint="rolled back; nothing was changed") from exc
         except DATABASE_ERRORS as exc:
             raise LoadError(f"database failure, rolled back: {describe(exc)}",
                             hint="nothing was changed; run again") from exc

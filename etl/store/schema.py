@@ -24,12 +24,12 @@ from sqlalchemy import (
     Text,
 )
 
-from etl.core.model import ENTITIES, Kind
+from etl.core.model import ENTITIES, KEY_LENGTH, TEXT_LENGTH, Kind
 
 metadata = MetaData()
 
-KEY = String(64)
-_TYPES = {Kind.TEXT: String(200), Kind.DATE: Date(), Kind.DECIMAL: Float()}
+KEY = String(KEY_LENGTH)
+_TYPES = {Kind.TEXT: String(TEXT_LENGTH), Kind.DATE: Date(), Kind.DECIMAL: Float()}
 
 # Columns the portal owns; the import never writes them (invariant 1).
 PORTAL_OWNED: dict[str, tuple[tuple[str, object], ...]] = {

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, MetaData, Table, and_, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from etl.core import faults
 from etl.core.changes import ChangeSet
 from etl.core.exports import ExportFile
 from etl.core.model import ENTITIES, Kind
@@ -47,6 +48,7 @@ def apply(
     Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
     applied the same file first.
     """
+    faults.point("load_before_data")
     for sha in sorted({f.sha256 for f in files}):
         conn.execute(insert(schema.applied).values(source=run.source, sha256=sha, run_id=run.run_id,
                                                 applied_at=now))
@@ -56,6 +58,7 @@ def apply(
     for name, keys in changes.ended.items():
         if len(keys):
             _end(conn, schema.ENTITY_TABLES[name], name, keys, run, now)
+    faults.point("load_after_data")
     _analyze_after_bulk_writes(conn, changes)
     if len(changes.events):
         append_events(conn, changes.events, run, now)

@@ -30,7 +30,7 @@ from tenacity import (
 
 from etl.core.config import SftpConfig
 from etl.core.errors import AuthRefused, ConfigError, HostKeyRefused, SourceError, SourceUnavailable
-from etl.core.exports import ExportFile, export_time
+from etl.core.exports import ExportFile, export_time, printable
 from etl.drops.base import CHUNK, Entry, Progress, candidates, copy_hashing, part_name
 from etl.drops.sftp.connection import (
     PACKET,
@@ -105,6 +105,10 @@ class SftpDrop:
             except (HostKeyRefused, AuthRefused, ConfigError):
                 self.close()
                 raise
+            except UnicodeError as exc:  # paramiko decodes every name the server sends
+                raise SourceError(f"{self.label}: {what}: the server sent a file name that is "
+                                  f"not UTF-8 ({exc.reason})",
+                                  hint="rename or remove that file on the server") from exc
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 alive = self._transport is not None and self._transport.is_active()
                 if alive and isinstance(exc, OSError) and not isinstance(
@@ -139,8 +143,10 @@ class SftpDrop:
             except FileNotFoundError:
                 raise SourceError(f"{self.label}: folder {folder!r} does not exist on the "
                                   "server") from None
-            return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0)) for a in attrs
-                    if a.st_mode is not None and stat.S_ISREG(a.st_mode)]
+            return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0),
+                          link=stat.S_ISLNK(a.st_mode)) for a in attrs
+                    if a.st_mode is not None and (stat.S_ISREG(a.st_mode)
+                                                  or stat.S_ISLNK(a.st_mode))]
 
         return self._retry(f"listing {folder}", op)
 
@@ -197,21 +203,26 @@ class SftpDrop:
                     raise  # not a name clash: a real failure
         raise AssertionError("unreachable")
 
-    def move(self, folder: str, name: str, target: str) -> str:
+    def move(self, folder: str, name: str, target: str, as_name: str | None = None) -> str:
         def op(sftp: paramiko.SFTPClient) -> str:
             self._makedirs(sftp, target)
-            return self._place(sftp, self._path(folder, name), target, name)
+            return self._place(sftp, self._path(folder, name), target, as_name or name)
 
-        return self._retry(f"moving {name} to {target}", op)
+        return self._retry(f"moving {printable(name)} to {target}", op)
 
     def put(self, folder: str, name: str, data: bytes) -> str:
         def op(sftp: paramiko.SFTPClient) -> str:
             self._makedirs(sftp, folder)
             tmp = self._path(folder, part_name(name))
-            sftp.putfo(io.BytesIO(data), tmp, file_size=len(data), confirm=True)
-            return self._place(sftp, tmp, folder, name)
+            try:
+                sftp.putfo(io.BytesIO(data), tmp, file_size=len(data), confirm=True)
+                return self._place(sftp, tmp, folder, name)
+            except BaseException:
+                with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                    sftp.remove(tmp)  # never left half-written
+                raise
 
-        return self._retry(f"uploading {name}", op)
+        return self._retry(f"uploading {printable(name)}", op)
 
     def folders(self, folder: str) -> list[str]:
         def op(sftp: paramiko.SFTPClient) -> list[str]:

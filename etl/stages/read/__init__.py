@@ -20,7 +20,14 @@ import pandas as pd
 from etl.core import findings
 from etl.core.mapping_format import Column, Dialect
 from etl.core.model import SourceTable
-from etl.stages.read.encoding import BadByte, decode, encoding_findings, may_be_garbled, undecodable
+from etl.stages.read.encoding import (
+    BadByte,
+    character_findings,
+    decode,
+    has_control,
+    may_be_garbled,
+    undecodable,
+)
 from etl.stages.read.header import find_header, normalise_header, resolve_columns
 from etl.stages.read.lines import first_lines, read_error, split_line
 from etl.stages.read.parse import clean, parse_exact, parse_fast
@@ -85,6 +92,6 @@ def _read(
         raise read_error("file.no_data", file, header_idx + 1)
     headers = {name: header[i].strip().replace("\ufeff", "") for name, i in positions.items()}
     table = SourceTable(file, role, frame, headers, encoding, header_idx + 1)
-    suspect = may_be_garbled(body)
-    encoding_problems = encoding_findings(frame, headers, file) if suspect else findings.empty()
-    return table, findings.concat([bad_rows, encoding_problems])
+    characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
+                                    control=has_control(body))
+    return table, findings.concat([bad_rows, characters])

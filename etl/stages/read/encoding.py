@@ -1,6 +1,6 @@
-"""Stage read, the encoding: detected (BOM; valid UTF-8; else the mapping's legacy encoding),
-never trusted blindly; an undecodable byte is pointed at by line and column; mojibake and lossy
-saves are found in the decoded cells."""
+"""Stage read, the encoding and the characters: the encoding is detected (BOM; valid UTF-8; else
+the mapping's legacy encoding), never trusted blindly; an undecodable byte is pointed at by line
+and column; mojibake, lossy saves and control characters are found in the decoded cells."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pandas as pd
 
 from etl.core import findings, textops
 from etl.core.errors import ReadError
+from etl.core.exports import printable
 from etl.core.mapping_format import Column, Dialect
 from etl.stages.read.header import find_header
 from etl.stages.read.lines import first_lines, read_error, split_line
 
-_UNIT_SEPARATOR = "\x1f"
 _BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
@@ -116,21 +116,38 @@ def may_be_garbled(body: bytes | bytearray) -> bool:
     return False
 
 
-def encoding_findings(frame: pd.DataFrame, headers: dict[str, str], file: str) -> pd.DataFrame:
-    """Mojibake and lossy saves: one regex pass over all kept cells of a row joined together,
-    then a closer look at the few rows that hit."""
-    if frame.empty or not headers:
+# Control characters have no place in an export's text: a NUL cannot even be stored
+# (PostgreSQL refuses it). Tab, line feed and carriage return are text.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_CONTROL_BYTES = np.zeros(256, bool)
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+
+
+def has_control(body: bytes | bytearray) -> bool:
+    """Whether the body holds a control character (one numpy pass, chunk by chunk)."""
+    arr = np.frombuffer(body, np.uint8)
+    chunk = 1 << 22
+    return any(_CONTROL_BYTES[arr[i : i + chunk]].any() for i in range(0, len(arr), chunk))
+
+
+def character_findings(frame: pd.DataFrame, headers: dict[str, str], file: str, *,
+                       garbled: bool, control: bool) -> pd.DataFrame:
+    """Mojibake and lossy saves (``garbled``), control characters (``control``): one regex pass
+    over all kept cells of a row joined together, then a closer look at the few rows that hit.
+    A control character is shown escaped (``\\x00``)."""
+    rules = {**({"encoding.mojibake": _MOJIBAKE, "encoding.lossy": _LOSSY} if garbled else {}),
+             **({"value.control_character": _CONTROL} if control else {})}
+    if frame.empty or not headers or not rules:
         return findings.empty()
-    joined = textops.join([frame[name] for name in headers], _UNIT_SEPARATOR)
-    suspect = frame[textops.contains(joined, f"{_MOJIBAKE}|{_LOSSY}")]
+    joined = textops.join([frame[name] for name in headers], "\n")
+    suspect = frame[textops.contains(joined, "|".join(rules.values()))]
     parts = []
     for name, header in headers.items():
         col = suspect[name]
-        for rule, pattern in (("encoding.mojibake", _MOJIBAKE), ("encoding.lossy", _LOSSY)):
+        for rule, pattern in rules.items():
             hit = textops.contains(col, pattern)
             if hit.any():
-                parts.append(
-                    findings.make(rule, file=file, line=suspect.loc[hit, "_line"], column=header,
-                                  value=col[hit])
-                )
+                shown = col[hit].map(printable) if rule == "value.control_character" else col[hit]
+                parts.append(findings.make(rule, file=file, line=suspect.loc[hit, "_line"],
+                                           column=header, value=shown))
     return findings.concat(parts)

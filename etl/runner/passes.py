@@ -1,4 +1,4 @@
-"""Runner: one unattended pass over a source's drop — pickup -> pipeline -> settle.
+"""Runner, passes: one unattended pass over a source's drop — pickup -> pipeline -> settle.
 
 lock the source -> list the inbox (twice, a settle time apart, unless markers decide) -> for
 each complete export, oldest first: download into staging (temporary name, size and hash
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from etl.core import findings, mapping_format
+from etl.core import faults, findings, mapping_format
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
-from etl.core.errors import ConfigError, EtlError, LoadError, SourceError
+from etl.core.errors import ConfigError, EtlError, LoadError, LoadRefused, SourceError
+from etl.core.exports import printable
 from etl.core.mapping_format import load_mapping
 from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
@@ -35,46 +35,11 @@ from etl.drops.report import Rejection
 from etl.drops.settle import settle
 from etl.pipeline import ImportResult, import_export
 from etl.retention import purge_source
+from etl.runner.results import TAKEN, ExportOutcome, SourcePass
+from etl.runner.staging import fresh_folder, staging_of, work_folder
 from etl.store import Database
 
 log = logging.getLogger(__name__)
-
-TAKEN = {"applied", "unchanged", "duplicate"}  # archived
-NOT_TAKEN = {"rejected", "refused"}  # moved to error/ with a report
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """What became of one export in a pass."""
-
-    key: str
-    status: str  # applied, unchanged, duplicate, rejected, refused, failed
-    run_id: str | None = None
-    settled_in: str | None = None  # the folder it was moved to
-    error: EtlError | None = None
-    result: ImportResult | None = None
-
-
-@dataclass
-class SourcePass:
-    """One pass over one source: what became of each export, what waits, what was purged,
-    what failed."""
-
-    source: str
-    outcomes: list[ExportOutcome] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
-    busy: bool = False
-    error: EtlError | None = None
-    purged: PurgeCounts | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0: fine or nothing to do; 4: an export was rejected or refused; 5: the drop failed;
-        6: the database failed (the most severe wins)."""
-        codes = [0, *(4 for o in self.outcomes if o.status in NOT_TAKEN)]
-        codes += [e.exit_code for e in (self.error, *(o.error for o in self.outcomes)) if e]
-        return max(codes)
-
 
 @dataclass(frozen=True)
 class _OpenSource:
@@ -117,11 +82,13 @@ class Runner:
                     return SourcePass(name, busy=True)
                 found = pickup.find_complete(source.drop, source.drop_config, source.mapping,
                                              self.stop.wait)
-                done.waiting = found.waiting
+                done.waiting, done.skipped = found.waiting, found.skipped
+                for skipped in found.skipped:
+                    log.warning("source %s: %s in the inbox is skipped", name, skipped)
                 for pending in found.ready:
                     if self.stop.is_set():
                         log.info("source %s: stopping; %s stays for the next pass", name,
-                                 pending.key)
+                                 printable(pending.key))
                         break
                     outcome = self._take(source, pending, source.drop_config.inbox, None)
                     done.outcomes.append(outcome)
@@ -192,8 +159,8 @@ class Runner:
                 log.info("source %s: another run holds its lock; skipped", name)
                 yield None
                 return
-            staging = self.cfg.work_dir / "staging" / name
-            _fresh_folder(staging)
+            staging = staging_of(self.cfg.work_dir, name)
+            fresh_folder(staging)
             drop = open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp), self.environ)
             try:
                 yield _OpenSource(name, src, src.drop, mapping, drop, staging)
@@ -203,39 +170,66 @@ class Runner:
 
     def _take(self, source: _OpenSource, pending: pickup.Pending, folder: str,
               override_reason: str | None) -> ExportOutcome:
-        name = source.name
-        log.info("source %s: taking %s (%d file(s))", name, pending.key, len(pending.members))
-        try:
-            work = Path(tempfile.mkdtemp(dir=source.staging))
-        except OSError as exc:
-            raise ConfigError(f"work folder {source.staging}: {exc}") from exc
+        name, shown = source.name, printable(pending.key)
+        log.info("source %s: taking %s (%d file(s))", name, shown, len(pending.members))
+        work = work_folder(source.staging)
         try:
             result = self._import(source, pending, work, folder, override_reason)
+        except LoadRefused as exc:  # the data, not the database: terminal for this file
+            log.error("source %s: %s: %s", name, shown, exc)
+            result = ImportResult(new_run_id(self.clock()), name, "rejected",
+                                  tuple(m.name for m in pending.members),
+                                  findings=findings.make("load.refused", file=shown, line=None,
+                                                         column=None, detail=exc.message))
         except (SourceError, LoadError) as exc:
-            log.error("source %s: %s stays in %s: %s", name, pending.key, folder, exc)
+            log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
             return ExportOutcome(pending.key, "failed", error=exc)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        log.info("source %s: %s %s (run %s)", name, pending.key, result.status.upper(),
-                 result.run_id)
+        if result is None:
+            log.info("source %s: %s is still being written; it waits for the next pass", name,
+                     shown)
+            return ExportOutcome(pending.key, "changing")
+        log.info("source %s: %s %s (run %s)", name, shown, result.status.upper(), result.run_id)
+        faults.point("after_commit")
         when = self.clock().astimezone(ZoneInfo(self.cfg.timezone))
         try:
+            if not pickup.unchanged(source.drop, folder, pending):
+                log.warning("source %s: %s changed while it was imported; it stays in %s and "
+                            "its new content is taken next pass", name, shown, folder)
+                return ExportOutcome(pending.key, result.status, result.run_id, None, None,
+                                     result)
             target = settle(source.drop, source.drop_config, pending, folder, when,
                             _rejection(source, pending, result))
         except SourceError as exc:
             log.error("source %s: %s was %s but could not be moved out of %s (the next pass "
-                      "does it; it is never applied twice): %s", name, pending.key,
+                      "does it; it is never applied twice): %s", name, shown,
                       result.status, folder, exc)
             return ExportOutcome(pending.key, result.status, result.run_id, None, exc, result)
-        log.info("source %s: %s moved to %s", name, ", ".join(pending.names), target)
+        log.info("source %s: %s moved to %s", name,
+                 ", ".join(printable(n) for n in pending.names), target)
         return ExportOutcome(pending.key, result.status, result.run_id, target, None, result)
 
     def _import(self, source: _OpenSource, pending: pickup.Pending, work: Path, folder: str,
-                override_reason: str | None) -> ImportResult:
-        files, problems = pickup.download(source.drop, folder, pending, work, self.progress)
+                override_reason: str | None) -> ImportResult | None:
+        """The export's result; None when a file changed while it was downloaded."""
+        names = tuple(m.name for m in pending.members)
+        # a set whose manifest names a member that is gone may be an applied set whose
+        # archiving was cut short: its files are fetched anyway and looked up in the ledger
+        resumable = set(pending.problems["rule"]) == {"manifest.member_missing"}
+        files, problems, changed = pickup.download(source.drop, folder, pending, work,
+                                                   self.progress, despite_problems=resumable)
+        faults.point("after_download")
+        if changed:
+            return None
+        run_id = new_run_id(self.clock())
+        if resumable and files and self.database.applied_hashes(
+                source.name, [f.sha256 for f in files]) >= {f.sha256 for f in files}:
+            log.info("source %s: %s was applied before; its archiving is finished now",
+                     source.name, printable(pending.key))
+            return ImportResult(run_id, source.name, "duplicate", names)
         if not problems.empty:
-            return ImportResult(new_run_id(self.clock()), source.name, "rejected",
-                                tuple(m.name for m in pending.members), findings=problems)
+            return ImportResult(run_id, source.name, "rejected", names, findings=problems)
         with self._writer if self.database.one_writer else nullcontext():
             return import_export(files, source.name, source.config, source.mapping,
                                  self.database, clock=self.clock,
@@ -253,12 +247,3 @@ def _rejection(source: _OpenSource, pending: pickup.Pending,
     found = result.findings if result.findings is not None else findings.empty()
     return Rejection(source.name, source.config.client, pending.key, result.files,
                      result.run_id, found, refusals)
-
-
-def _fresh_folder(path: Path) -> None:
-    """An empty folder at ``path`` (whatever a run that died left there is removed)."""
-    try:
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"work folder {path} cannot be created: {exc}") from exc
