@@ -74,6 +74,7 @@ def staff_summary(rejection: Rejection, csv_name: str | None, when: datetime,
     and what to do, German for ERP staff first, then English."""
     found = rejection.findings
     source, key = rejection.source, printable(rejection.key)
+    csv_name = printable(csv_name) if csv_name else None
     files = ", ".join(map(printable, rejection.files))
     head = [f"Export: {key}" + (f" ({files})" if files and files != key else ""),
             f"Quelle / source: {source} (Mandant / client {rejection.client})",
