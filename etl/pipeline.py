@@ -20,11 +20,11 @@ from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import SourceConfig
 from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.exports import ExportFile
-from etl.core.mapping_format import Mapping
+from etl.core.mapping_format import Join, Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.stages import diff, guard, moves
 from etl.stages.map import map_entities
-from etl.stages.read import read_table
+from etl.stages.read import normalise_header, read_table
 from etl.stages.validate import validate
 from etl.store import AlreadyApplied, Database, RunRecord
 
@@ -73,12 +73,12 @@ def check_export(paths: list[Path], mapping: Mapping,
         tables[role] = table
         problems.append(found)
     if len(tables) < len(mapping.files):
-        return CheckResult(mapping.name, names, None, findings.concat(problems))
+        return CheckResult(mapping.name, names, None, _redact(findings.concat(problems), mapping))
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
     problems += [found, validate(entities)]
     result = _without_echoes(findings.concat(problems))
-    return CheckResult(mapping.name, names, entities, _redact(result, entities))
+    return CheckResult(mapping.name, names, entities, _redact(result, mapping))
 
 
 def _assign_roles(
@@ -129,14 +129,25 @@ def _without_echoes(found: pd.DataFrame) -> pd.DataFrame:
     return findings.normalise(found[~(echo.to_numpy() & (found["rule"] == "required").to_numpy())])
 
 
-def _redact(found: pd.DataFrame, entities: Entities) -> pd.DataFrame:
-    """Residents' personal data never leaves in a report: mask values of personal columns."""
-    personal = {
-        header
-        for (entity, field, _), header in entities.lineage.columns.items()
-        if ENTITIES[entity].field(field).personal
-    }
-    found.loc[found["column"].isin(personal) & found["value"].notna(), "value"] = REDACTED
+def _redact(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+    """Residents' personal data never leaves in a report: mask the values of every column that
+    feeds a personal field (by its header as the mapping names it, however the file wrote it)."""
+    personal: set[str] = set()
+    for name, spec in mapping.entities.items():
+        for field_name, expr in spec.fields.items():
+            if not ENTITIES[name].field(field_name).personal:
+                continue
+            sources = expr.join if isinstance(expr, Join) else (expr,) if isinstance(
+                expr, str) else ()
+            for source in sources:
+                for n in spec.repeat or (0,):
+                    column = mapping.column_of(spec.from_, source.format(n=n))
+                    if column is not None:
+                        personal |= {normalise_header(h) for h in (column.header,
+                                                                    *column.aliases)}
+    masked = found["column"].map(lambda c: isinstance(c, str) and normalise_header(c)
+                                 in personal).astype(bool)
+    found.loc[masked & found["value"].notna(), "value"] = REDACTED
     return found
 
 

@@ -159,6 +159,15 @@ class Mapping(_Model):
                 )
         return out
 
+    def column_of(self, role: str, source_field: str) -> Column | None:
+        """The column a source field comes from: itself, a group of its ``split``, or the rest
+        of its ``list``."""
+        for name, col in self.columns(role).items():
+            if source_field == name or (col.list and source_field == f"{name}_more") or (
+                    col.split and source_field in re.compile(col.split).groupindex):
+                return col
+        return None
+
     def produced_fields(self, role: str) -> set[str]:
         """Source fields available in a file after splitting and list separation."""
         out: set[str] = set()

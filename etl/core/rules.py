@@ -77,6 +77,11 @@ RULES: dict[str, Rule] = {
         "Zeichen nicht lesbar (Byte 0x{byte}): die Datei ist nicht in {encoding} gespeichert.",
         "Undecodable byte 0x{byte}: the file is not encoded in {encoding}.",
     ),
+    "encoding.mixed": Rule(
+        "Die Datei mischt Zeichenkodierungen: Zeilen in UTF-8 und Zeilen in {legacy} (die erste "
+        "hier). Bitte die Datei in einer einzigen Kodierung aus dem ERP exportieren.",
+        "The file mixes encodings: lines in UTF-8 and lines in {legacy} (the first here).",
+    ),
     "encoding.mojibake": Rule(
         "Umlaute sind verstümmelt (z. B. „Ã¼“ statt „ü“): die Datei wurde mit falscher "
         "Zeichenkodierung gespeichert. Bitte neu exportieren.",

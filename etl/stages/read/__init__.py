@@ -68,7 +68,7 @@ def _read(
     header = split_line(lines[header_idx], dialect)
     positions = resolve_columns(header, file, header_idx + 1, columns)
 
-    starts, ends, first_line, body_end = records(body, file, header_idx, dialect)
+    starts, ends, first_line, body_end, balanced = records(body, header_idx, dialect)
     data_body = memoryview(body)[starts[0] if len(starts) else body_end : body_end]
     # pyarrow skips empty lines ("" or a lone CR); so must the line numbers
     length = ends - starts
@@ -77,12 +77,13 @@ def _read(
     if not len(lines_of_rows):
         raise read_error("file.no_data", file, header_idx + 1)
 
-    frame = parse_fast(data_body, header, positions, dialect, len(lines_of_rows))
+    frame = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
+             else None)
     bad_rows = findings.empty()
     if frame is None:
         frame, bad_rows = parse_exact(
-            bytes(data_body), header, positions, dialect, file, int(first_line[0])
-        )
+            bytes(data_body), header, positions, dialect, file, int(first_line[0]),
+            unbalanced=not balanced)
     else:
         frame["_line"] = lines_of_rows
     frame = clean(frame, list(positions), nbsp="\u00a0".encode() in body)

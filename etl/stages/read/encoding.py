@@ -19,6 +19,11 @@ from etl.stages.read.header import find_header
 from etl.stages.read.lines import first_lines, read_error, split_line
 
 _BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# a UTF-8 encoded letter with a diacritic (Ä, ö, ß, é, ...): in a file that is not UTF-8, a sign
+# that lines of two encodings were put together
+_UTF8_LETTER = re.compile(rb"[\xc3\xc4\xc5][\x80-\xbf]")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
 # A '?' or U+FFFD between letters: a character lost by a lossy save ("M?ller", "Stra?e").
@@ -32,14 +37,17 @@ class BadByte(Exception):
 
 def decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]:
     """UTF-8 bytes of the file and the encoding it was written in; raises BadByte."""
-    if re.match(rb"\s*\Z", data):
+    if re.match(rb"\s*\Z", data.removeprefix(codecs.BOM_UTF8)):
         raise read_error("file.empty", file)
-    for bom, enc in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, enc in _WIDE_BOMS:  # UTF-32 first: its little-endian BOM starts like UTF-16's
         if data.startswith(bom):
             try:
-                return data.decode(enc).encode("utf-8"), "utf-16"
+                text = data.decode(enc)
             except UnicodeDecodeError as exc:
                 raise read_error("file.binary", file) from exc
+            if "\x00" in text[:65536]:  # not text in this encoding after all
+                raise read_error("file.binary", file)
+            return _lines_end_in_lf(text.encode("utf-8")), enc
     if data.startswith(_BINARY_MAGIC) or b"\x00" in data[:65536]:
         raise read_error("file.binary", file)
     bom = data.startswith(codecs.BOM_UTF8)
@@ -48,14 +56,39 @@ def decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]
         legacy = "utf-8"
     try:
         transcode(data, "utf-8", validate_only=True)
-        return data, "utf-8-sig" if bom else "utf-8"
+        return _lines_end_in_lf(data), "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
         if codecs.lookup(legacy).name == "utf-8":
             raise BadByte(data, exc.start, "UTF-8") from exc
+        if _mixed(data):
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise read_error("encoding.mixed", file, line, legacy=legacy) from exc
     try:
-        return transcode(data, legacy), legacy
+        return _lines_end_in_lf(transcode(data, legacy)), legacy
     except UnicodeDecodeError as exc:
         raise BadByte(data, exc.start, f"UTF-8 oder/or {legacy}") from exc
+
+
+def _mixed(data: bytes) -> bool:
+    """Whether a file that is not UTF-8 holds a whole line that is: a UTF-8 letter with a
+    diacritic on a line that decodes as UTF-8 (lines of two encodings put together)."""
+    match = _UTF8_LETTER.search(data)
+    if match is None:
+        return False
+    start = data.rfind(b"\n", 0, match.start()) + 1
+    end = data.find(b"\n", match.end())
+    try:
+        data[start : end if end >= 0 else len(data)].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _lines_end_in_lf(body: bytes | bytearray) -> bytes | bytearray:
+    """Old Mac files end their lines with a lone CR: those become LF (CRLF stays)."""
+    if b"\n" in body[: 1 << 20] or b"\r" not in body[: 1 << 20]:
+        return body
+    return body.replace(b"\r", b"\n")
 
 
 def transcode(data: bytes, encoding: str, validate_only: bool = False) -> bytearray:

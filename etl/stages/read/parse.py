@@ -67,8 +67,13 @@ def parse_exact(
     dialect: Dialect,
     file: str,
     first_line: int,
+    unbalanced: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The standard library's csv reader, row by row: slower, but names every ragged row's line.
+
+    ``unbalanced``: the quotes do not pair up. A quote inside an unquoted value (``24"``) is a
+    character like any other; a quoted value that is never closed swallows the rest of the file
+    into its last record: that is ``row.unclosed_quote``, at the line where the quote opened.
 
     Trailing delimiters that an export puts on every data row (but not on the header) are
     accepted; any other row whose field count differs from the header's is a finding — even one
@@ -93,6 +98,10 @@ def parse_exact(
     except csv.Error as exc:
         raise read_error("row.unreadable", file, next_line, detail=str(exc)) from exc
     width = len(header)
+    if unbalanced and records and (
+            (len(records[-1]) < width and "\n" in records[-1][-1])
+            or records[-1][-1].endswith(("\n", "\r"))):  # the last line break is in a value
+        raise read_error("row.unclosed_quote", file, lines[-1])
     counts = pd.Series([len(r) for r in records], dtype="int64")
     if len(counts) and counts.min() == counts.max() > width and not any(
         f.strip() for r in records for f in r[width:]

@@ -9,27 +9,31 @@ import re
 import numpy as np
 
 from etl.core.mapping_format import Dialect
-from etl.stages.read.lines import positions, read_error
+from etl.stages.read.lines import positions
 
 
 def records(
-    body: bytes | bytearray, file: str, header_idx: int, dialect: Dialect
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Start/end byte offsets and first physical line of each record after the header.
+    body: bytes | bytearray, header_idx: int, dialect: Dialect
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """Start/end byte offsets and first physical line of each record after the header, where
+    the data ends, and whether the quotes pair up.
 
     A newline ends a record unless it sits inside quotes; with doubled quotes as escapes, that is
-    exactly when an odd number of quote characters precede it.
+    exactly when an odd number of quote characters precede it. When they do not pair up (a stray
+    ``24"`` in a free text, or a quote never closed) every newline ends a record here, and the
+    standard library's csv module decides (the exact path).
     """
     newlines = positions(body, 10)
     quotes = positions(body, ord(dialect.quote))
-    ends_record = (np.searchsorted(quotes, newlines) & 1) == 0
+    balanced = len(quotes) % 2 == 0
+    if balanced:
+        ends_record = (np.searchsorted(quotes, newlines) & 1) == 0
+    else:
+        ends_record = np.ones(len(newlines), bool)
     nl_index = np.flatnonzero(ends_record)
     header_nl = newlines[header_idx] if header_idx < len(newlines) else len(body)
     after = nl_index[newlines[nl_index] > header_nl]  # record ends after the header
     body_end = _footer_start(body, newlines, after, dialect)
-    if len(quotes) % 2:
-        open_at = int(newlines[after[-1]]) + 1 if len(after) else 0
-        raise read_error("row.unclosed_quote", file, body.count(b"\n", 0, open_at) + 1)
     ends = newlines[after]
     starts = np.concatenate(([header_nl + 1], ends[:-1] + 1)) if len(ends) else np.zeros(0, int)
     lines = np.concatenate(([header_idx + 2], after[:-1] + 2)) if len(ends) else np.zeros(0, int)
@@ -39,7 +43,7 @@ def records(
         ends = np.append(ends, body_end)
     keep = ends <= body_end
     keep &= starts < body_end
-    return starts[keep], ends[keep], lines[keep].astype(np.int64), int(body_end)
+    return starts[keep], ends[keep], lines[keep].astype(np.int64), int(body_end), balanced
 
 
 def _footer_start(
