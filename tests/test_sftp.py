@@ -276,3 +276,26 @@ def test_the_purge_deletes_what_is_due_on_the_server_and_nothing_else(sshd, tmp_
     assert (young / "mieterliste_2998-12-31.csv").exists()
     assert (outside / "other-client.csv").exists()
     assert sorted(p.name for p in (remote / "error").iterdir()) == ["mieterliste_2026-11-20.csv"]
+
+
+def test_trust_that_cannot_write_known_hosts_is_exit_3_in_one_line(sshd, tmp_path,
+                                                                  database_url) -> None:
+    config, _ = make_config(tmp_path, database_url, sshd, trusted=False)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    data["sources"]["lindenhof"]["drop"]["sftp"]["known_hosts"] = str(locked / "known_hosts")
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    locked.chmod(0o500)
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+              "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "etl", "sftp", "trust",
+                                 "--source", "lindenhof", "--config", str(config),
+                                 "--fingerprint", fingerprint(sshd)],
+                                check=False, capture_output=True, text=True, timeout=60)
+    finally:
+        locked.chmod(0o700)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "known_hosts" in result.stderr and "cannot be written" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

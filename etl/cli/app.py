@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from dotenv import dotenv_values
 from typer.core import TyperGroup
 
 from etl import console
@@ -66,8 +67,17 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="ETL_LOG_LEVEL",
                                        help="DEBUG, INFO, WARNING or ERROR (to stderr).")]
 
 
+def environment() -> dict[str, str]:
+    """The process environment, and the variables of ``ETL_ENV_FILE`` (KEY=VALUE lines, quotes
+    as in systemd's EnvironmentFile, no expansion; a missing file adds nothing) where the
+    environment does not set them — so that a crontab line needs no shell to read secrets."""
+    values = dotenv_values(os.environ["ETL_ENV_FILE"], interpolate=False) \
+        if os.environ.get("ETL_ENV_FILE") else {}
+    return {**{k: v for k, v in values.items() if v is not None}, **os.environ}
+
+
 def open_importer(config: Path) -> Importer:
-    importer = Importer.open(config, os.environ)
+    importer = Importer.open(config, environment())
     _opened.append(importer)
     os.umask(int(importer.cfg.umask, 8))  # before anything is created
     return importer

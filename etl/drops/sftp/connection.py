@@ -5,6 +5,7 @@ trust of a new host key (`etl sftp trust`, the one way to add one)."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ def trust_host_key(check: HostKeyCheck, confirmed: str | None = None) -> None:
         check.known_hosts.parent.mkdir(parents=True, exist_ok=True)
         keys.save(str(check.known_hosts))
         check.known_hosts.chmod(0o600)
+        if os.geteuid() == 0:  # trusted by root for the service: the folder's owner reads it
+            folder = check.known_hosts.parent.stat()
+            os.chown(check.known_hosts, folder.st_uid, folder.st_gid)
     except OSError as exc:
         raise ConfigError(f"known_hosts {check.known_hosts} cannot be written: {exc}") from exc
 
