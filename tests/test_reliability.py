@@ -217,3 +217,49 @@ def test_an_unusable_work_folder_is_exit_3_in_one_line(tmp_path: Path) -> None:
     assert "work folder" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "drop" / "inbox" / NOV.name).exists()
+
+
+def test_a_file_the_drop_refuses_to_read_goes_to_error_and_the_rest_is_taken(
+        tmp_path: Path) -> None:
+    """A file without read permission is not the drop's outage: it is reported to ERP staff in
+    error/ (renaming needs no read permission) instead of blocking the source forever."""
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}", {"s": {
+        "client": "c", "mapping": "wodis-style",
+        "drop": {"path": str(tmp_path / "drop"), "settle_seconds": 0}}})
+    inbox = tmp_path / "drop" / "inbox"
+    inbox.mkdir(parents=True)
+    shutil.copy(NOV, inbox / "mieterliste_2026-10-01.csv")
+    shutil.copy(NOV, inbox / "mieterliste_2026-11-01.csv")
+    (inbox / "mieterliste_2026-10-01.csv").chmod(0)
+    subprocess.run([*ETL, "db", "upgrade", "--config", str(config)], check=True,
+                   capture_output=True, timeout=120)
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+              "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    result = subprocess.run([*prefix, *ETL, "run", "--config", str(config)], check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "mieterliste_2026-10-01.csv REJECTED -> error" in result.stdout
+    assert "mieterliste_2026-11-01.csv APPLIED" in result.stdout
+    report = (tmp_path / "drop" / "error" / "mieterliste_2026-10-01.fehler.csv")
+    assert "file.unreadable" in report.read_text("utf-8-sig")
+    assert not any(inbox.iterdir())
+
+
+def test_a_report_that_cannot_be_written_leaves_no_part_file(tmp_path: Path) -> None:
+    """The disk fills while a report is written (a file size limit stands in for it)."""
+    (tmp_path / "error").mkdir()
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from etl.core.errors import SourceError\n"
+        "from etl.drops.local import LocalDrop\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "try:\n"
+        f"    LocalDrop(Path({str(tmp_path)!r})).put('error', 'x.fehler.csv', b'y' * 100_000)\n"
+        "except SourceError as exc:\n"
+        "    print('refused:', exc)\n")
+    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                            text=True, timeout=60)
+    assert "refused:" in result.stdout and "File too large" in result.stdout, result.stderr
+    assert list((tmp_path / "error").iterdir()) == []

@@ -26,6 +26,11 @@ RULES: dict[str, Rule] = {
         "Die Datei enthält eine Kopfzeile, aber keine Datenzeilen.",
         "The file has a header but no data rows.",
     ),
+    "file.unreadable": Rule(
+        "Die Datei ließ sich aus dem Ablageordner nicht lesen ({detail}); sie wurde nicht "
+        "übernommen. Bitte die Berechtigungen prüfen und erneut hochladen.",
+        "The file could not be read from the drop ({detail}); it was not imported.",
+    ),
     "file.name_encoding": Rule(
         "Der Dateiname ist nicht UTF-8-kodiert; die Datei wurde nicht gelesen. Bitte unter "
         "einem Namen ohne Sonderzeichen erneut hochladen.",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
-from etl.core.errors import SourceError
+from etl.core.errors import ConfigError, SourceError
 from etl.core.exports import ExportFile
 
 Progress = Callable[[int, int], None]
@@ -78,13 +78,23 @@ def candidates(name: str) -> Iterator[str]:
     raise SourceError(f"no free name for {name} in the target folder")
 
 
+class FileUnreadable(SourceError):
+    """This one file cannot be read from the drop (the drop answered "no"): it is moved to the
+    error folder with a report instead of blocking the source forever."""
+
+
 def copy_hashing(source: BinaryIO, target: BinaryIO, total: int,
                  progress: Progress | None = None) -> tuple[int, str]:
-    """Copy in 1 MiB blocks, hashing as it goes: (bytes copied, SHA-256 hex)."""
+    """Copy in 1 MiB blocks, hashing as it goes: (bytes copied, SHA-256 hex). Raises
+    ConfigError when the copy in the work folder cannot be written (a full disk is not the
+    file's fault); the source's own errors pass through."""
     digest = hashlib.sha256()
     done = 0
     while block := source.read(CHUNK):
-        target.write(block)
+        try:
+            target.write(block)
+        except OSError as exc:
+            raise ConfigError(f"work folder: cannot write the copy of a download: {exc}") from exc
         digest.update(block)
         done += len(block)
         if progress:

@@ -12,7 +12,15 @@ from typing import BinaryIO
 
 from etl.core.errors import SourceError, SourceUnavailable
 from etl.core.exports import ExportFile, export_time, printable
-from etl.drops.base import CHUNK, Entry, Progress, candidates, copy_hashing, part_name
+from etl.drops.base import (
+    CHUNK,
+    Entry,
+    FileUnreadable,
+    Progress,
+    candidates,
+    copy_hashing,
+    part_name,
+)
 
 
 class LocalDrop:
@@ -66,8 +74,13 @@ class LocalDrop:
     def fetch(self, folder: str, name: str, dest: Path,
               progress: Progress | None = None) -> ExportFile:
         tmp = dest.with_name(part_name(dest.name))
+        try:
+            fin = self._open(folder, name)
+        except OSError as exc:
+            raise FileUnreadable(f"{self.label}: {printable(name)} cannot be read: {exc}",
+                                 hint="it goes to the error folder with a report") from exc
         with self._io(f"copying {printable(name)}"):
-            with self._open(folder, name) as fin, tmp.open("wb") as fout:
+            with fin, tmp.open("wb") as fout:
                 info = os.fstat(fin.fileno())
                 done, sha256 = copy_hashing(fin, fout, info.st_size, progress)
             os.utime(tmp, (info.st_atime, info.st_mtime))

@@ -30,7 +30,7 @@ from etl.core.exports import printable
 from etl.core.mapping_format import load_mapping
 from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
-from etl.drops.base import Progress
+from etl.drops.base import FileUnreadable, Progress
 from etl.drops.report import Rejection
 from etl.drops.settle import settle
 from etl.pipeline import ImportResult, import_export
@@ -181,6 +181,13 @@ class Runner:
                                   tuple(m.name for m in pending.members),
                                   findings=findings.make("load.refused", file=shown, line=None,
                                                          column=None, detail=exc.message))
+        except FileUnreadable as exc:  # this file, not the drop: terminal for the file
+            log.error("source %s: %s", name, exc)
+            result = ImportResult(new_run_id(self.clock()), name, "rejected",
+                                  tuple(m.name for m in pending.members),
+                                  findings=findings.make("file.unreadable", file=shown,
+                                                         line=None, column=None,
+                                                         detail=exc.message))
         except (SourceError, LoadError) as exc:
             log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
             return ExportOutcome(pending.key, "failed", error=exc)

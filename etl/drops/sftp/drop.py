@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import paramiko
 from tenacity import (
@@ -31,7 +31,15 @@ from tenacity import (
 from etl.core.config import SftpConfig
 from etl.core.errors import AuthRefused, ConfigError, HostKeyRefused, SourceError, SourceUnavailable
 from etl.core.exports import ExportFile, export_time, printable
-from etl.drops.base import CHUNK, Entry, Progress, candidates, copy_hashing, part_name
+from etl.drops.base import (
+    CHUNK,
+    Entry,
+    FileUnreadable,
+    Progress,
+    candidates,
+    copy_hashing,
+    part_name,
+)
 from etl.drops.sftp.connection import (
     PACKET,
     WINDOW,
@@ -44,6 +52,14 @@ from etl.drops.sftp.connection import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def _staged(path: Path) -> BinaryIO:
+    """The local copy of a download, opened for writing; its failure is the work folder's."""
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise ConfigError(f"work folder: cannot write {path}: {exc}") from exc
 
 
 def _transient(exc: BaseException) -> bool:
@@ -98,7 +114,10 @@ class SftpDrop:
             self._transport.close()
         self._sftp = self._transport = None
 
-    def _retry(self, what: str, op: Callable[[paramiko.SFTPClient], T]) -> T:
+    def _retry(self, what: str, op: Callable[[paramiko.SFTPClient], T],
+               refused: type[SourceError] = SourceError) -> T:
+        """``op`` on a connection, retried when the connection fails or drops; the server's
+        "no" is ``refused``."""
         def attempt() -> T:
             try:
                 return op(self._client())
@@ -113,7 +132,7 @@ class SftpDrop:
                 alive = self._transport is not None and self._transport.is_active()
                 if alive and isinstance(exc, OSError) and not isinstance(
                         exc, ConnectionError | TimeoutError):
-                    raise SourceError(f"{self.label}: {what}: {exc}") from exc  # a real "no"
+                    raise refused(f"{self.label}: {what}: {exc}") from exc  # a real "no"
                 self.close()
                 raise _Lost(f"{type(exc).__name__}: {exc}") from exc
 
@@ -166,7 +185,7 @@ class SftpDrop:
             remote = self._path(folder, name)
             info = sftp.stat(remote)
             size = info.st_size or 0
-            with sftp.open(remote, "rb") as src, tmp.open("wb") as out:
+            with sftp.open(remote, "rb") as src, _staged(tmp) as out:
                 src.MAX_REQUEST_SIZE = self.cfg.read_size
                 src.prefetch(size, self.cfg.concurrent_requests)
                 done, sha256 = copy_hashing(src, out, size, progress)
@@ -177,7 +196,7 @@ class SftpDrop:
             return ExportFile(dest, name, sha256, done, export_time(name, info.st_mtime or 0))
 
         try:
-            return self._retry(f"downloading {name}", op)
+            return self._retry(f"downloading {printable(name)}", op, FileUnreadable)
         finally:
             tmp.unlink(missing_ok=True)
 
