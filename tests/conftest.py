@@ -119,7 +119,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-def _postgres_database(request: pytest.FixtureRequest):
+def postgres_database(request: pytest.FixtureRequest):
     """A fresh PostgreSQL database for one test; skipped (never in CI) without a server."""
     import sqlalchemy as sa
 
@@ -151,7 +151,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty database, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'portal.db'}"
-    return _postgres_database(request)
+    return postgres_database(request)
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def pg_engine(request: pytest.FixtureRequest):
     (connections that are lost, values longer than their column)."""
     from etl.store import Database
 
-    database = Database.connect(_postgres_database(request))
+    database = Database.connect(postgres_database(request))
     database.upgrade()
     yield database.engine
     database.dispose()
@@ -247,3 +247,12 @@ def slow_upload(open_target: Callable[[], BinaryIO], data: bytes) -> Iterator[No
     finally:
         stop.set()
         writer.join()
+
+
+def as_unprivileged() -> list[str]:
+    """A command prefix under which permissions hold: root passes every permission check, so
+    as root the command runs without the two capabilities that let it (setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search"]

@@ -4,7 +4,6 @@ the store (SQLAlchemy, psycopg, sqlite3), the SFTP drop (paramiko, sockets), the
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -28,6 +27,7 @@ from tests.conftest import (
     MINI_HEADER,
     MINI_ROW,
     SAMPLES,
+    as_unprivileged,
     dump,
     mapping,
     rules_at,
@@ -156,11 +156,6 @@ def test_a_value_longer_than_its_column_is_a_finding_before_the_load(tmp_path: P
 
 # --- the local drop: OSError ----------------------------------------------------------------
 
-# Root passes every permission check; without the two capabilities that let it, it does not.
-WITHOUT_ROOTS_PASS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-                      "--inh-caps=-dac_override,-dac_read_search"]
-
-
 def test_an_unreadable_inbox_is_exit_5_in_one_line(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     (drop / "inbox").mkdir(parents=True)
@@ -171,7 +166,7 @@ def test_an_unreadable_inbox_is_exit_5_in_one_line(tmp_path: Path) -> None:
     assert etl("db", "upgrade", "--config", str(config)).returncode == 0
     (drop / "inbox").chmod(0)
     try:
-        prefix = WITHOUT_ROOTS_PASS if os.geteuid() == 0 else []
+        prefix = as_unprivileged()
         result = subprocess.run([*prefix, *ETL, "run", "--config", str(config), "--log-level",
                                  "CRITICAL"], check=False, capture_output=True, text=True,
                                 timeout=120)

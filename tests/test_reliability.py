@@ -20,7 +20,14 @@ from etl.core.faults import POINTS
 from etl.drops.local import LocalDrop
 from etl.runner import Runner
 from etl.store import Database
-from tests.conftest import MAPPINGS, SAMPLES, _postgres_database, dump, write_config
+from tests.conftest import (
+    MAPPINGS,
+    SAMPLES,
+    as_unprivileged,
+    dump,
+    postgres_database,
+    write_config,
+)
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
 BAD = SAMPLES / "bad" / "wodis-style" / "excel_scientific_keys.csv"
@@ -67,7 +74,7 @@ def test_a_crash_at_any_boundary_is_before_or_after_and_the_next_run_finishes(
         request, tmp_path, point: str, action: str, kind: str) -> None:
     """report_write needs a rejected export; settle_between_moves a set of files."""
     database_url = (f"sqlite:///{tmp_path / 'portal.db'}" if kind == "sqlite"
-                    else _postgres_database(request))
+                    else postgres_database(request))
     database = Database.connect(database_url)
     database.upgrade()
     engine = database.engine
@@ -206,8 +213,7 @@ def test_an_unusable_work_folder_is_exit_3_in_one_line(tmp_path: Path) -> None:
                    capture_output=True, timeout=120)
     (tmp_path / "var").mkdir()
     (tmp_path / "var").chmod(0o500)
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-              "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    prefix = as_unprivileged()
     try:
         result = subprocess.run([*prefix, *ETL, "run", "--config", str(config)], check=False,
                                 capture_output=True, text=True, timeout=120)
@@ -233,8 +239,7 @@ def test_a_file_the_drop_refuses_to_read_goes_to_error_and_the_rest_is_taken(
     (inbox / "mieterliste_2026-10-01.csv").chmod(0)
     subprocess.run([*ETL, "db", "upgrade", "--config", str(config)], check=True,
                    capture_output=True, timeout=120)
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-              "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    prefix = as_unprivileged()
     result = subprocess.run([*prefix, *ETL, "run", "--config", str(config)], check=False,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 4, result.stdout + result.stderr

@@ -22,7 +22,7 @@ from etl.core.config import load_config
 from etl.core.errors import AuthRefused, HostKeyRefused
 from etl.runner import Runner
 from etl.store import Database
-from tests.conftest import SAMPLES, dump, require_sshd, slow_upload, write_config
+from tests.conftest import SAMPLES, as_unprivileged, dump, require_sshd, slow_upload, write_config
 from tests.sshd import Sshd, keygen
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"
@@ -287,8 +287,7 @@ def test_trust_that_cannot_write_known_hosts_is_exit_3_in_one_line(sshd, tmp_pat
     data["sources"]["lindenhof"]["drop"]["sftp"]["known_hosts"] = str(locked / "known_hosts")
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     locked.chmod(0o500)
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-              "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    prefix = as_unprivileged()
     try:
         result = subprocess.run([*prefix, sys.executable, "-m", "etl", "sftp", "trust",
                                  "--source", "lindenhof", "--config", str(config),
