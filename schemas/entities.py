@@ -101,10 +101,6 @@ def _checks(
     return column, wide
 
 
-def _fits(length: int) -> pa.Check:
-    return _rule("value.too_long", lambda s: textops.lengths(s) <= length)
-
-
 _DTYPES = {Kind.TEXT: "str", Kind.DATE: "datetime64[s]", Kind.DECIMAL: "float64"}
 
 
@@ -116,8 +112,7 @@ def schema_for(entity: str, refs: dict[str, pd.Series]) -> pa.DataFrameSchema:
     columns = {
         f.name: pa.Column(
             _DTYPES[f.kind],
-            checks=[*([_fits(f.max_length)] if f.max_length else []),
-                    *column_checks.get(f.name, [])],
+            checks=column_checks.get(f.name, []),
             nullable=not f.required,
             unique=single_key and f.name in spec.key,
             report_duplicates="exclude_first",

@@ -80,6 +80,19 @@ def composite(columns: list[pd.Series]) -> pa.Array | pa.ChunkedArray:
                                        null_replacement="\x00")
 
 
+def longest_in_bytes(values: pd.Series) -> int:
+    """The most UTF-8 bytes a value of the column has (0 for none), from Arrow's offsets."""
+    arr = arrow(values)
+    lengths = pc.binary_length(arr)
+    longest = pc.max(lengths).as_py()
+    return int(longest or 0)
+
+
+def all_ascii(values: pd.Series) -> bool:
+    """Whether every value is plain ASCII (missing values count as such)."""
+    return bool(pc.all(pc.fill_null(pc.string_is_ascii(arrow(values)), True)).as_py())
+
+
 def lengths(values: pd.Series) -> pd.Series:
     """Characters per value (missing values: 0)."""
     out = pc.fill_null(pc.utf8_length(arrow(values)), 0)

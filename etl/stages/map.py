@@ -113,9 +113,10 @@ def _clean_column(
         sci = textops.fullmatch(values, _SCIENTIFIC)
         if sci.any():
             found.append(("key.excel_scientific", sci, {}))
-        invisible = textops.contains(values, _INVISIBLE)
-        if invisible.any():  # one resident would silently become two
-            found.append(("key.invisible", invisible, {}))
+        if not textops.all_ascii(values):  # keys are ASCII nearly always: no regex then
+            invisible = textops.contains(values, _INVISIBLE)
+            if invisible.any():  # one resident would silently become two
+                found.append(("key.invisible", invisible, {}))
         if col.width:
             short = filled & (values.str.len() < col.width) & ~sci
             if short.any():

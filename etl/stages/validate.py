@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from etl.core import findings
+from etl.core import findings, textops
 from etl.core.model import ENTITIES, Entities
 from etl.core.rules import RULES
 from schemas import WIDE_CHECK_COLUMNS, schema_for
@@ -27,13 +27,31 @@ def validate(entities: Entities) -> pd.DataFrame:
         for name, frame in entities.frames.items()
         if len(ENTITIES[name].key) == 1
     }
-    parts = []
+    parts = [_too_long(entities)]
     for name, frame in entities.frames.items():
         schema = schema_for(name, refs)
         try:
             schema.validate(frame[ENTITIES[name].field_names], lazy=True)
         except pa.errors.SchemaErrors as exc:
             parts.append(_to_findings(name, frame, exc.failure_cases, entities))
+    return findings.concat(parts)
+
+
+def _too_long(entities: Entities) -> pd.DataFrame:
+    """Values longer than the portal's columns (``value.too_long``). A column whose longest
+    value in bytes fits is done with at once (characters are never more than bytes)."""
+    parts = []
+    for name, frame in entities.frames.items():
+        for f in ENTITIES[name].fields:
+            if not f.max_length or textops.longest_in_bytes(frame[f.name]) <= f.max_length:
+                continue
+            long = textops.lengths(frame[f.name]) > f.max_length
+            if long.any():
+                rows = frame[long]
+                columns = [entities.lineage.column(name, f.name, int(g)) for g in rows["_group"]]
+                parts.append(findings.make(
+                    "value.too_long", file=entities.files[name], line=rows["_line"],
+                    column=pd.Series(columns, index=rows.index), value=rows[f.name]))
     return findings.concat(parts)
 
 
