@@ -49,6 +49,7 @@ bench: $(BIN)/etl
 	$(BIN)/python -m bench.bench_validate
 	$(BIN)/python -m bench.bench_load
 	$(BIN)/python -m bench.bench_sftp
+	$(BIN)/python -m bench.bench_cli
 
 clean:
 	rm -rf $(VENV) reports drops var portal.db portal.db-wal portal.db-shm

@@ -9,12 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from etl.core.exports import printable
 from etl.core.mapping_format import Mapping
 from etl.core.retention import PurgeCounts
-from etl.core.rules import RULES
 from etl.pipeline import CheckResult, ImportResult
 from etl.runner import SourcePass
 
@@ -131,9 +129,3 @@ def events_table(events: pd.DataFrame) -> str:
 def mappings_list(mappings: Iterable[Mapping]) -> str:
     """One line per ERP dialect."""
     return "\n".join(f"{spec.name:<20} {spec.title}" for spec in mappings)
-
-
-def rules_yaml() -> str:
-    """The rule catalogue, German and English, as YAML."""
-    return yaml.safe_dump({k: {"de": r.de, "en": r.en} for k, r in RULES.items()},
-                          allow_unicode=True, sort_keys=True, width=100)

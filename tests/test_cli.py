@@ -228,3 +228,24 @@ def test_run_without_a_drop_and_schedule_without_schedules_explain(tmp_path: Pat
     assert result.exit_code == 3 and "no source has both a drop and a schedule" in result.output
     result = runner.invoke(app, ["run", "-c", str(cfg)])  # no source has a drop: nothing to do
     assert result.exit_code == 0
+
+
+def test_an_explicit_config_that_does_not_exist_is_an_error(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """Only ./config.yaml may be missing (then the embedded defaults apply); a file named
+    with --config or ETL_CONFIG must exist — a typo must not run on defaults."""
+    missing = str(tmp_path / "nope.yaml")
+    result = runner.invoke(app, ["runs", "--config", missing])
+    assert result.exit_code == 3 and f"configuration {missing} does not exist" in result.output
+    monkeypatch.setenv("ETL_CONFIG", missing)
+    result = runner.invoke(app, ["mappings"])
+    assert result.exit_code == 3 and "does not exist" in result.output
+    assert not (tmp_path / "portal.db").exists()
+
+
+def test_version_is_printed() -> None:
+    from importlib import metadata
+
+    result = _run("--version")
+    assert result.exit_code == 0 and result.output.strip() == (
+        f"etl {metadata.version('erp-portal-etl')}")

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from dotenv import dotenv_values
 from typer.core import TyperGroup
 
-from etl import console
-from etl.core.errors import EtlError
-from etl.importer import Importer
-from etl.runner import SourcePass
+from etl.core.errors import ConfigError, EtlError
+
+if TYPE_CHECKING:  # the heavy modules are imported by the commands that use them
+    from etl.importer import Importer
+    from etl.runner import SourcePass
 
 
 class _Commands(TyperGroup):
@@ -52,9 +54,22 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="config.yaml to use.", envvar="ETL_CONFIG")
-]
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"etl {metadata.version('erp-portal-etl')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Import ERP CSV exports into the tenant portal (one way: ERP -> portal)."""
+
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="config.yaml to use (default: ./config.yaml, or the embedded "
+    "defaults without it); one named here or in ETL_CONFIG must exist.", envvar="ETL_CONFIG")]
 SourceOption = Annotated[str, typer.Option("--source", "-s", help="Source name in config.yaml.")]
 FilesArgument = Annotated[list[Path], typer.Argument(
     help="The export: one file, or every file of a multi-file export.", exists=True,
@@ -76,8 +91,14 @@ def environment() -> dict[str, str]:
     return {**{k: v for k, v in values.items() if v is not None}, **os.environ}
 
 
-def open_importer(config: Path) -> Importer:
-    importer = Importer.open(config, environment())
+def open_importer(config: Path | None) -> Importer:
+    """The importer of ``--config``: a file named explicitly must exist; without one,
+    ./config.yaml or the embedded defaults."""
+    from etl.importer import Importer
+
+    if config is not None and not config.is_file():
+        raise ConfigError(f"configuration {config} does not exist")
+    importer = Importer.open(config or Path("config.yaml"), environment())
     _opened.append(importer)
     os.umask(int(importer.cfg.umask, 8))  # before anything is created
     return importer
@@ -98,6 +119,8 @@ def log_to_stderr(level: str) -> None:
 
 
 def finish(passes: list[SourcePass]) -> None:
+    from etl import console
+
     for done in passes:
         typer.echo(console.summary_line(done))
     raise typer.Exit(max((p.exit_code for p in passes), default=0))

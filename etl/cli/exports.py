@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from etl import console
 from etl.cli.app import (
     ConfigOption,
     FilesArgument,
@@ -26,7 +25,7 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade_cmd(config: ConfigOption = Path("config.yaml")) -> None:
+def db_upgrade_cmd(config: ConfigOption = None) -> None:
     """Create or upgrade the portal schema to the newest migration (Alembic)."""
     typer.echo(f"schema at revision {open_importer(config).upgrade()}")
 
@@ -41,9 +40,11 @@ def validate_cmd(
         "--report", "-r", help="Write the error report (CSV, UTF-8 with BOM) here; with several "
         "exports, one report per export named after it.")] = None,
     limit: Annotated[int, typer.Option(help="How many errors to print.")] = 20,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Read, map and validate exports; exit 0 when all are valid, 4 when one is rejected."""
+    from etl import console
+
     checked = open_importer(config).validate(files, mapping, report_path)
     for export in checked:
         typer.echo(console.check_summary(export.result, limit))
@@ -55,19 +56,25 @@ def validate_cmd(
 
 
 @app.command("mappings")
-def mappings_cmd(config: ConfigOption = Path("config.yaml")) -> None:
+def mappings_cmd(config: ConfigOption = None) -> None:
     """List the ERP mappings (dialects) that are available."""
+    from etl import console
+
     typer.echo(console.mappings_list(open_importer(config).mappings()))
 
 
 @app.command("rules")
 def rules_cmd() -> None:
     """List every validation rule with its German and English message."""
-    typer.echo(console.rules_yaml())
+    from etl.core.rules import catalogue_yaml
+
+    typer.echo(catalogue_yaml())
 
 
-def _import(files: list[Path], source: str, config: Path, dry_run: bool, reason: str | None,
-            report_path: Path | None) -> None:
+def _import(files: list[Path], source: str, config: Path | None, dry_run: bool,
+            reason: str | None, report_path: Path | None) -> None:
+    from etl import console
+
     result = open_importer(config).import_files(files, source, dry_run=dry_run,
                                             override_reason=reason, report_path=report_path)
     typer.echo(console.import_summary(result))
@@ -87,7 +94,7 @@ def import_cmd(
     reason: ReasonOption = None,
     report_path: Annotated[Path | None, typer.Option(
         "--report", "-r", help="Where to write the error report of a rejected export.")] = None,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Apply one export to the portal database in one transaction (exit 0, 4 or 6)."""
     _import(files, source, config, dry_run, override_reason(force, reason), report_path)
@@ -97,7 +104,7 @@ def import_cmd(
 def plan_cmd(
     files: FilesArgument,
     source: SourceOption,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Show what importing the export would change; nothing is written (= import --dry-run)."""
     _import(files, source, config, True, None, None)
@@ -107,9 +114,11 @@ def plan_cmd(
 def runs_cmd(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """The import history, newest first."""
+    from etl import console
+
     typer.echo(console.runs_table(open_importer(config).runs(source, limit)))
 
 
@@ -119,7 +128,9 @@ def events_cmd(
     run: Annotated[str | None, typer.Option(help="Only this run id.")] = None,
     event: Annotated[str | None, typer.Option(help="Only this event type, e.g. moved.")] = None,
     limit: Annotated[int, typer.Option(help="How many events (the newest).")] = 50,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Recent change events (keys and field names only, never residents' data)."""
+    from etl import console
+
     typer.echo(console.events_table(open_importer(config).events(client, run, event, limit)))

@@ -3,12 +3,10 @@ retention and erasure, SFTP host key trust."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from etl import console, daemon
 from etl.cli.app import (
     ConfigOption,
     ForceOption,
@@ -29,7 +27,7 @@ def run_cmd(
         "--source", "-s", help="Only this source (repeatable); default: every source with a "
         "drop.")] = None,
     log_level: LogLevel = "INFO",
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """One pass over the sources' drops: take every complete export, import it, archive it
     (or move it to error/ with a report). For cron and systemd timers; exit 0, 4, 5 or 6."""
@@ -45,7 +43,7 @@ def retry_cmd(
     force: ForceOption = False,
     reason: ReasonOption = None,
     log_level: LogLevel = "INFO",
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Take an export out of the drop's error folder again (e.g. to override a guard refusal)."""
     override = override_reason(force, reason)
@@ -60,11 +58,14 @@ def purge_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what is due, delete "
                                           "nothing.")] = False,
     log_level: LogLevel = "INFO",
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Delete what the retention says is due: archived and rejected exports with their reports,
     staging copies, ended persons' personal fields (keys stay), old change events. Every `etl run`
     pass does it at its end too; exit 0, 5 or 6."""
+    from etl import console
+
+
     log_to_stderr(log_level)
     importer = open_importer(config)
     passes = importer.purge(source, dry_run=dry_run)
@@ -77,7 +78,7 @@ def purge_cmd(
 def erase_cmd(
     client: Annotated[str, typer.Option("--client", help="The client (Mandant) of the person.")],
     person: Annotated[str, typer.Option("--person", help="The person's key (Personennummer).")],
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Erase one ended person's personal fields now (an erasure request; keys stay). An active
     person is refused: the ERP is the master — erase there first (exit 0 or 4)."""
@@ -91,10 +92,13 @@ def erase_cmd(
 @app.command("schedule")
 def schedule_cmd(
     log_level: LogLevel = "INFO",
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """The daemon: run each source on its cron schedule until SIGTERM (then finish the current
     file and exit 0)."""
+    from etl import daemon
+
+
     log_to_stderr(log_level)
     raise typer.Exit(daemon.serve(open_importer(config).runner()))
 
@@ -109,7 +113,7 @@ def sftp_trust_cmd(
     fingerprint: Annotated[str | None, typer.Option(
         help="The fingerprint (SHA256:...) the server's administrator confirmed; trusts without "
         "asking when the server presents exactly this key, refuses otherwise.")] = None,
-    config: ConfigOption = Path("config.yaml"),
+    config: ConfigOption = None,
 ) -> None:
     """Show the SFTP server's host key fingerprint and, once confirmed, add it to the source's
     known_hosts (the one way to trust a server)."""

@@ -241,3 +241,11 @@ def message(rule: str, **params: object) -> tuple[str, str]:
     """The (German, English) text of ``rule``; raises KeyError for an unknown rule."""
     r = RULES[rule]
     return r.de.format(**params), r.en.format(**params)
+
+
+def catalogue_yaml() -> str:
+    """The rule catalogue, German and English, as YAML (`etl rules`)."""
+    import yaml  # only `etl rules` needs it: imported here, not when the catalogue is read
+
+    return yaml.safe_dump({k: {"de": r.de, "en": r.en} for k, r in RULES.items()},
+                          allow_unicode=True, sort_keys=True, width=100)
