@@ -112,10 +112,36 @@ def _short_summary(text: str | None, width: int = 60) -> str:
 
 
 def runs_table(runs: pd.DataFrame) -> str:
-    """The run history as a table."""
+    """The run history as a table: events per type, or the problems of a rejected export."""
     if not len(runs):
         return "no runs yet"
-    return runs.assign(summary=runs["summary"].map(_short_summary)).to_string(index=False)
+    summary = [_short_summary(f if f else s) for s, f in zip(runs["summary"], runs["findings"],
+                                                             strict=True)]
+    return runs.drop(columns="findings").assign(summary=summary).to_string(index=False)
+
+
+def run_details(run: dict[str, object]) -> str:
+    """One run in full: files with their hashes, what happened, the guard, timings, report."""
+    lines = [f"Run {run['run_id']}  source {run['source']}  client {run['client']}  "
+             f"{str(run['status']).upper()}",
+             f"Started {run['started_at']}, finished {run['finished_at']}"]
+    if run.get("export_time"):
+        lines.append(f"Export time {run['export_time']}")
+    for f in run["files"]:  # type: ignore[attr-defined]
+        extra = f"  {f['size']} bytes  sha256 {f['sha256']}" if "sha256" in f else ""
+        lines.append(f"File {f['name']}{extra}")
+    if run.get("guard"):
+        reason = f" ({run['override_reason']})" if run.get("override_reason") else ""
+        lines.append(f"Guard {run['guard']}{reason}")
+    for title, key in (("Events", "summary"), ("Problems", "findings"),
+                       ("Seconds", "timings")):
+        values = run.get(key) or {}
+        if values:
+            lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    for title, key in (("Report", "report"), ("Message", "message")):
+        if run.get(key):
+            lines.append(f"{title}: {run[key]}")
+    return "\n".join(lines)
 
 
 def events_table(events: pd.DataFrame) -> str:

@@ -120,6 +120,10 @@ class Importer:
         """The import history, newest first."""
         return self.database.recent_runs(source, limit)
 
+    def run_record(self, run_id: str) -> dict[str, object] | None:
+        """One run in full (None when there is no such run)."""
+        return self.database.run(run_id)
+
     def events(self, client: str | None = None, run_id: str | None = None,
                event: str | None = None, limit: int = 50) -> pd.DataFrame:
         """The newest change events (keys and field names, never residents' data)."""

@@ -50,7 +50,7 @@ def state(engine) -> dict[str, object]:
 
         return {**{t: count(f"SELECT count(*) FROM {t}") for t in ENTITY_TABLES},
                 "events": count("SELECT count(*) FROM change_event"),
-                "runs": count("SELECT count(*) FROM etl_run"),
+                "runs": count("SELECT count(*) FROM etl_run WHERE status = 'applied'"),
                 "applied": count("SELECT count(*) FROM etl_applied"),
                 "states": count("SELECT count(*) FROM etl_state")}
 

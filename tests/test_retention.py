@@ -95,7 +95,7 @@ def everything_stored(engine) -> str:
     """Every value of every table, the stored client state decoded, as one text."""
     parts = []
     with engine.connect() as conn:
-        for table, rows in dump(engine).items():
+        for table, rows in dump(engine, records=True).items():
             if table == "etl_state":
                 for blob in conn.execute(sa.text("SELECT data FROM etl_state")).scalars():
                     parts.append(pa.ipc.open_stream(blob).read_all().to_pandas().to_csv())

@@ -112,14 +112,24 @@ def plan_cmd(
 
 @app.command("runs")
 def runs_cmd(
+    run_id: Annotated[str | None, typer.Argument(
+        help="Show this run in full (the id a report names).")] = None,
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     config: ConfigOption = None,
 ) -> None:
-    """The import history, newest first."""
+    """The history of runs, newest first — applied, unchanged, duplicate, rejected, refused,
+    failed, purged — or one run in full."""
     from etl import console
 
-    typer.echo(console.runs_table(open_importer(config).runs(source, limit)))
+    importer = open_importer(config)
+    if run_id is None:
+        typer.echo(console.runs_table(importer.runs(source, limit)))
+        return
+    run = importer.run_record(run_id)
+    if run is None:
+        raise typer.BadParameter(f"there is no run {run_id}", param_hint="RUN_ID")
+    typer.echo(console.run_details(run))
 
 
 @app.command("events")

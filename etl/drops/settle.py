@@ -15,13 +15,13 @@ from etl.drops.report import Rejection, csv_bytes, report_names, staff_summary
 
 
 def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: datetime,
-           rejection: Rejection | None = None) -> str:
-    """Move every file of ``pending`` out of ``folder`` and return where they went: the archive
-    folder of the day ``when`` (local time), or — with a ``rejection`` — the error folder, where
-    its reports are written *before* the export is moved in, so that it is never there without
-    them. A file already in its target folder stays; names that are taken get ``~2``, ``~3``,
-    .... Raises SourceError when the drop fails (the ledger makes it safe to settle again next
-    pass)."""
+           rejection: Rejection | None = None) -> tuple[str, str | None]:
+    """Move every file of ``pending`` out of ``folder``; returns where they went and the name of
+    the report written beside them. They go to the archive folder of the day ``when`` (local
+    time), or — with a ``rejection`` — to the error folder, where its reports are written
+    *before* the export is moved in, so that it is never there without them. A file already in
+    its target folder stays; names that are taken get ``~2``, ``~3``, .... Raises SourceError
+    when the drop fails (the ledger makes it safe to settle again next pass)."""
     if rejection is None:
         target = str(PurePosixPath(cfg.archive) / f"{when:%Y/%m/%d}")
         for i, name in enumerate(pending.names):
@@ -29,7 +29,7 @@ def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: dat
                 drop.move(folder, name, target)
                 if i == 0:
                     faults.point("settle_between_moves")
-        return target
+        return target, None
     target = cfg.error
     key = pending.key if target == folder else _free_name(drop, target, pending.key)
     csv_name, text_name = report_names(PurePosixPath(key).stem)
@@ -37,13 +37,14 @@ def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: dat
     faults.point("report_write")
     if not rejection.findings.empty:
         written = drop.put(target, csv_name, csv_bytes(rejection.findings))
-    drop.put(target, text_name, staff_summary(rejection, written, when).encode("utf-8-sig"))
+    text_name = drop.put(target, text_name,
+                         staff_summary(rejection, written, when).encode("utf-8-sig"))
     for i, name in enumerate(pending.names):
         if target != folder:
             drop.move(folder, name, target, key if name == pending.key else None)
             if i == 0:
                 faults.point("settle_between_moves")
-    return target
+    return target, text_name
 
 
 def _free_name(drop: Drop, folder: str, name: str) -> str:

@@ -11,6 +11,7 @@ away) is found again next pass, recognised by its hash as already applied, and a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,14 +28,14 @@ from etl.core import faults, findings, mapping_format
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, LoadError, LoadRefused, SourceError
-from etl.core.exports import printable
+from etl.core.exports import ExportFile, printable
 from etl.core.mapping_format import load_mapping
 from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
 from etl.drops.base import FileUnreadable, Progress
 from etl.drops.report import Rejection
 from etl.drops.settle import settle
-from etl.pipeline import ImportResult, import_export
+from etl.pipeline import ImportResult, import_export, record
 from etl.retention import purge_source
 from etl.runner.results import TAKEN, ExportOutcome, SourcePass
 from etl.runner.staging import fresh_folder, staging_of, work_folder
@@ -173,24 +175,23 @@ class Runner:
         name, shown = source.name, printable(pending.key)
         log.info("source %s: taking %s (%d file(s))", name, shown, len(pending.members))
         work = work_folder(source.staging)
+        started = self.clock()
+        names = tuple(m.name for m in pending.members)
         try:
-            result = self._import(source, pending, work, folder, override_reason)
-        except LoadRefused as exc:  # the data, not the database: terminal for this file
+            result = self._import(source, pending, work, folder, override_reason, started)
+        except (LoadRefused, FileUnreadable) as exc:  # this export, not the database or drop
             log.error("source %s: %s: %s", name, shown, exc)
-            result = ImportResult(new_run_id(self.clock()), name, "rejected",
-                                  tuple(m.name for m in pending.members),
-                                  findings=findings.make("load.refused", file=shown, line=None,
-                                                         column=None, detail=exc.message))
-        except FileUnreadable as exc:  # this file, not the drop: terminal for the file
-            log.error("source %s: %s", name, exc)
-            result = ImportResult(new_run_id(self.clock()), name, "rejected",
-                                  tuple(m.name for m in pending.members),
-                                  findings=findings.make("file.unreadable", file=shown,
-                                                         line=None, column=None,
-                                                         detail=exc.message))
+            rule = "load.refused" if isinstance(exc, LoadRefused) else "file.unreadable"
+            result = self._recorded(source, started, ImportResult(
+                new_run_id(started), name, "rejected", names, findings=findings.make(
+                    rule, file=shown, line=None, column=None, detail=exc.message)))
         except (SourceError, LoadError) as exc:
             log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
-            return ExportOutcome(pending.key, "failed", error=exc)
+            failed = ImportResult(new_run_id(started), name, "failed", names)
+            with contextlib.suppress(LoadError):  # on record unless the database is down
+                record(self.database, failed, source.config.client, started, self.clock,
+                       message=str(exc))
+            return ExportOutcome(pending.key, "failed", failed.run_id, error=exc)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if result is None:
@@ -206,8 +207,12 @@ class Runner:
                             "its new content is taken next pass", name, shown, folder)
                 return ExportOutcome(pending.key, result.status, result.run_id, None, None,
                                      result)
-            target = settle(source.drop, source.drop_config, pending, folder, when,
-                            _rejection(source, pending, result))
+            target, report = settle(source.drop, source.drop_config, pending, folder, when,
+                                    _rejection(source, pending, result))
+            if report is not None:
+                with contextlib.suppress(LoadError):
+                    self.database.amend_run(
+                        result.run_id, report=f"{source.drop.label}/{target}/{printable(report)}")
         except SourceError as exc:
             log.error("source %s: %s was %s but could not be moved out of %s (the next pass "
                       "does it; it is never applied twice): %s", name, shown,
@@ -218,8 +223,8 @@ class Runner:
         return ExportOutcome(pending.key, result.status, result.run_id, target, None, result)
 
     def _import(self, source: _OpenSource, pending: pickup.Pending, work: Path, folder: str,
-                override_reason: str | None) -> ImportResult | None:
-        """The export's result; None when a file changed while it was downloaded."""
+                override_reason: str | None, started: datetime) -> ImportResult | None:
+        """The export's result, on record; None when a file changed while it was downloaded."""
         names = tuple(m.name for m in pending.members)
         # a set whose manifest names a member that is gone may be an applied set whose
         # archiving was cut short: its files are fetched anyway and looked up in the ledger
@@ -234,13 +239,23 @@ class Runner:
                 source.name, [f.sha256 for f in files]) >= {f.sha256 for f in files}:
             log.info("source %s: %s was applied before; its archiving is finished now",
                      source.name, printable(pending.key))
-            return ImportResult(run_id, source.name, "duplicate", names)
+            return self._recorded(source, started, ImportResult(
+                run_id, source.name, "duplicate", names), files)
         if not problems.empty:
-            return ImportResult(run_id, source.name, "rejected", names, findings=problems)
+            return self._recorded(source, started, ImportResult(
+                run_id, source.name, "rejected", names, findings=problems), files)
         with self._writer if self.database.one_writer else nullcontext():
             return import_export(files, source.name, source.config, source.mapping,
                                  self.database, clock=self.clock,
                                  override_reason=override_reason)
+
+
+    def _recorded(self, source: _OpenSource, started: datetime, result: ImportResult,
+                  files: list[ExportFile] | None = None) -> ImportResult:
+        """A result the runner reached itself (the pipeline records its own), on record."""
+        record(self.database, result, source.config.client, started, self.clock,
+               files=files or ())
+        return result
 
 
 def _rejection(source: _OpenSource, pending: pickup.Pending,

@@ -106,8 +106,9 @@ class Transaction:
         return state.read_rows(self.conn, client, keys)
 
     def apply(self, changes: ChangeSet, run: RunRecord, files: list[ExportFile], now: datetime,
-              status: str, digest: str, new_state: dict[str, pd.DataFrame] | None) -> None:
-        writes.apply(self.conn, changes, run, files, now, status, digest, new_state)
+              status: str, digest: str, new_state: dict[str, pd.DataFrame] | None,
+              timings: dict[str, float] | None = None) -> None:
+        writes.apply(self.conn, changes, run, files, now, status, digest, new_state, timings)
 
 
 class Database:
@@ -208,6 +209,23 @@ class Database:
                 held = stack.enter_context(locks.source_lock(self.engine, work_dir, source))
             yield held
 
+    def record(self, run: RunRecord, now: datetime, status: str, *,
+               files: list[ExportFile] | None = None, names: list[str] | None = None,
+               findings: dict[str, int] | None = None, timings: dict[str, float] | None = None,
+               message: str | None = None) -> None:
+        """Record a run that wrote nothing else (duplicate, rejected, refused, failed), in a
+        transaction of its own: the portal's tables are not touched."""
+        with translated(f"recording run {run.run_id}"), self.engine.begin() as conn:
+            ledger.record_run(conn, run, files or [], now, status, None, message, names=names,
+                              findings=findings, timings=timings)
+
+    def amend_run(self, run_id: str, *, report: str | None = None,
+                  timings: dict[str, float] | None = None) -> None:
+        """Add what is known once a run is over: where its report was written, the time its
+        load took (recorded after the commit)."""
+        with translated(f"completing the record of run {run_id}"), self.engine.begin() as conn:
+            ledger.amend_run(conn, run_id, report, timings)
+
     # -- retention ----------------------------------------------------------------------------
 
     def purge(self, run: RunRecord, now: datetime, *, persons_before: datetime | None,
@@ -266,6 +284,11 @@ class Database:
         """The newest runs, newest first."""
         with translated("reading runs"), self.engine.connect() as conn:
             return queries.recent_runs(conn, source, limit)
+
+    def run(self, run_id: str) -> dict[str, object] | None:
+        """One run in full, with its files; None when there is no such run."""
+        with translated("reading a run"), self.engine.connect() as conn:
+            return queries.run(conn, run_id)
 
     def recent_events(self, client: str | None, run_id: str | None, event_type: str | None,
                       limit: int) -> pd.DataFrame:

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from etl.core.exports import ExportFile
+from etl.core.exports import ExportFile, printable
 from etl.store import schema
 
 
@@ -67,13 +67,21 @@ def record_run(
     status: str,
     summary: dict[str, int] | None,
     message: str | None,
+    *,
+    names: list[str] | None = None,
+    findings: dict[str, int] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> None:
-    """The run and its files in the ledger."""
+    """The run and its files in the ledger; ``names``: the files' names when they were never
+    read (no hash to record)."""
+    shown = [printable(n) for n in (names if names is not None else [f.name for f in files])]
     conn.execute(insert(schema.runs).values(
         run_id=run.run_id, source=run.source, client=run.client, started_at=run.started_at,
-        finished_at=now, status=status, files=json.dumps([f.name for f in files]),
+        finished_at=now, status=status, files=json.dumps(shown),
         export_time=run.export_time, guard=run.guard, override_reason=run.override_reason,
-        summary=json.dumps(summary or {}), message=message,
+        summary=json.dumps(summary or {}), message=printable(message) if message else None,
+        findings=json.dumps(findings) if findings else None,
+        timings=json.dumps(timings) if timings else None,
     ))
     if files:
         conn.execute(insert(schema.files), [
@@ -81,6 +89,17 @@ def record_run(
              "size": f.size, "export_time": f.export_time, "outcome": status}
             for f in files
         ])
+
+
+def amend_run(conn: Connection, run_id: str, report: str | None,
+              timings: dict[str, float] | None) -> None:
+    values: dict[str, str] = {}
+    if report is not None:
+        values["report"] = report
+    if timings:
+        values["timings"] = json.dumps(timings)
+    if values:
+        conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id).values(**values))
 
 
 def save_snapshot(conn: Connection, run: RunRecord, now: datetime, counts: dict[str, int],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -12,12 +14,12 @@ def recent_runs(conn: Connection, source: str | None, limit: int) -> pd.DataFram
     """The newest runs, newest first."""
     r = schema.runs
     stmt = select(r.c.run_id, r.c.source, r.c.status, r.c.guard, r.c.export_time,
-                  r.c.finished_at, r.c.summary, r.c.override_reason)
+                  r.c.finished_at, r.c.summary, r.c.findings, r.c.override_reason)
     if source:
         stmt = stmt.where(r.c.source == source)
     rows = conn.execute(stmt.order_by(r.c.started_at.desc()).limit(limit)).all()
     return pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
-                                       "finished_at", "summary", "override_reason"])
+                                       "finished_at", "summary", "findings", "override_reason"])
 
 
 def recent_events(
@@ -32,3 +34,19 @@ def recent_events(
             stmt = stmt.where(column == value)
     rows = conn.execute(stmt.order_by(e.c.id.desc()).limit(limit)).all()
     return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns]).iloc[::-1]
+
+
+def run(conn: Connection, run_id: str) -> dict[str, object] | None:
+    """Every column of one run, with its files (name, SHA-256, size)."""
+    row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).mappings().first()
+    if row is None:
+        return None
+    f = schema.files
+    files = conn.execute(select(f.c.name, f.c.sha256, f.c.size).where(f.c.run_id == run_id)
+                         .order_by(f.c.name)).all()
+    out: dict[str, object] = dict(row)
+    for key in ("summary", "findings", "timings"):
+        out[key] = json.loads(row[key]) if row[key] else {}
+    out["files"] = [{"name": n, "sha256": h, "size": z} for n, h, z in files] or [
+        {"name": n} for n in json.loads(row["files"])]
+    return out

@@ -85,8 +85,11 @@ runs = Table(
     Column("export_time", DateTime(timezone=True)),
     Column("guard", String(20)),
     Column("override_reason", Text),
-    Column("summary", Text),  # JSON: counts per event type and entity
-    Column("message", Text),
+    Column("summary", Text),  # JSON: counts per event type (or what a purge removed)
+    Column("message", Text),  # why a run failed
+    Column("findings", Text),  # JSON: problems per rule of a rejected export
+    Column("timings", Text),  # JSON: seconds per stage
+    Column("report", Text),  # where the report for ERP staff was written
     Index("ix_etl_run_source_started", "source", "started_at"),
 )
 

@@ -41,9 +41,10 @@ def apply(
     status: str,
     digest: str,
     state: dict[str, pd.DataFrame] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> None:
     """Write the change set, its bookkeeping and (when given) the client's new state on
-    ``conn`` (inside the caller's transaction).
+    ``conn`` (inside the caller's transaction); ``timings``: seconds per stage, recorded.
 
     Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
     applied the same file first.
@@ -62,7 +63,7 @@ def apply(
     _analyze_after_bulk_writes(conn, changes)
     if len(changes.events):
         append_events(conn, changes.events, run, now)
-    record_run(conn, run, files, now, status, changes.summary(), None)
+    record_run(conn, run, files, now, status, changes.summary(), None, timings=timings)
     if state is not None:
         write_state(conn, run.client, run.run_id, state)
     save_snapshot(conn, run, now, changes.counts, digest)

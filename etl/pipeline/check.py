@@ -1,32 +1,22 @@
-"""Pipeline: the one place that composes the stages and the store.
-
-``check_export``: read -> map -> validate (no database). ``import_export``: check -> diff ->
-moves -> guard -> load, in one transaction per export. The runner (drops) and the CLI call these.
-"""
+"""Pipeline, the check: read -> map -> validate one export (one file or one file set), every
+problem a finding, residents' personal values masked (no database)."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from etl.core import faults, findings
-from etl.core.changes import ChangeSet, DiffOptions, active_counts
-from etl.core.clock import Clock, new_run_id, utc_now
-from etl.core.config import SourceConfig
+from etl.core import findings
 from etl.core.errors import Location, RejectedFile, SourceError
-from etl.core.exports import ExportFile
 from etl.core.mapping_format import Join, Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
-from etl.stages import diff, guard, moves
 from etl.stages.map import map_entities
 from etl.stages.read import normalise_header, read_table
 from etl.stages.validate import validate
-from etl.store import AlreadyApplied, Database, RunRecord
 
 REDACTED = "(ausgeblendet)"
 
@@ -156,102 +146,3 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path} cannot be read: {exc}") from exc
-
-
-def _describe(file: Path | ExportFile) -> ExportFile:
-    if isinstance(file, ExportFile):
-        return file
-    try:
-        return ExportFile.of(file)
-    except OSError as exc:
-        raise SourceError(f"{file} cannot be read: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What happened to one export: ``status`` is applied, unchanged, duplicate, rejected,
-    refused or planned (a dry run)."""
-
-    run_id: str
-    source: str
-    status: str
-    files: tuple[str, ...]
-    changes: ChangeSet | None = None
-    verdict: guard.Verdict | None = None
-    findings: pd.DataFrame | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in {"applied", "unchanged", "duplicate", "planned"}
-
-
-class _Rollback(Exception):
-    """Leaves the transaction without writing (dry run, guard refusal)."""
-
-
-def import_export(
-    files: Sequence[Path | ExportFile],
-    name: str,
-    source: SourceConfig,
-    mapping: Mapping,
-    database: Database,
-    *,
-    clock: Clock = utc_now,
-    dry_run: bool = False,
-    override_reason: str | None = None,
-) -> ImportResult:
-    """Check, diff, guard and load one export of source ``name`` in one transaction.
-
-    ``files``: the export's files — paths on this machine, or files a drop already fetched and
-    hashed. Returns the outcome; a rejected or refused export leaves the database unchanged.
-    Raises LoadError when the database fails, SourceError when a file cannot be read.
-    """
-    started = clock()
-    run_id = new_run_id(started)
-    described = [_describe(f) for f in files]
-    names = tuple(f.name for f in described)
-    done = database.applied_hashes(name, [f.sha256 for f in described])
-    if done and done >= {f.sha256 for f in described}:
-        return ImportResult(run_id, name, "duplicate", names)
-    checked = check_export([f.path for f in described], mapping,
-                           {f.path: f.name for f in described})
-    if not checked.ok or checked.entities is None:
-        return ImportResult(run_id, name, "rejected", names, findings=checked.findings)
-    faults.point("after_validation")
-    export_time = max(f.export_time for f in described)
-    options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
-    limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
-    prepared = diff.prepare(checked.entities)
-    content = diff.digest(prepared)
-    changes, verdict = ChangeSet.nothing({}), guard.Verdict()
-    try:
-        with database.transaction(source.client) as tx:
-            last = tx.last_snapshot(name)
-            after = None
-            if last and last.digest == content and last.client == source.client and not dry_run:
-                # the same content as the last accepted export: nothing to compare or write
-                changes = ChangeSet.nothing(last.counts)
-            else:
-                fields = moves.state_fields(options)
-                state = tx.read_state(source.client, fields)
-                comparison = diff.compare(state, prepared)
-                stored = tx.read_rows(source.client, comparison.needed())
-                changes = diff.changes(comparison, stored)
-                changes = moves.add_resident_events(changes, comparison, options)
-                verdict = guard.check(changes, active_counts(state), export_time,
-                                      last.export_time if last else None, limits,
-                                      override_reason)
-            if not verdict.ok or dry_run:
-                raise _Rollback
-            status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
-            if changes.rows_to_write:
-                after = diff.next_state(comparison, fields)
-            run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
-                            verdict.override_reason)
-            tx.apply(changes, run, described, clock(), status, content, after)
-            faults.point("load_before_commit")
-    except _Rollback:
-        status = "planned" if verdict.ok else "refused"
-    except AlreadyApplied:
-        return ImportResult(run_id, name, "duplicate", names)
-    return ImportResult(run_id, name, status, names, changes=changes, verdict=verdict)

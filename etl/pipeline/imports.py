@@ -1,0 +1,172 @@
+"""Pipeline, the import: check -> diff -> moves -> guard -> load, in one transaction per export;
+every outcome on record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from etl.core import faults, findings
+from etl.core.changes import ChangeSet, DiffOptions, active_counts
+from etl.core.clock import Clock, new_run_id, utc_now
+from etl.core.config import SourceConfig
+from etl.core.errors import SourceError
+from etl.core.exports import ExportFile
+from etl.core.mapping_format import Mapping
+from etl.pipeline.check import check_export
+from etl.stages import diff, guard, moves
+from etl.store import AlreadyApplied, Database, RunRecord
+
+
+def _describe(file: Path | ExportFile) -> ExportFile:
+    if isinstance(file, ExportFile):
+        return file
+    try:
+        return ExportFile.of(file)
+    except OSError as exc:
+        raise SourceError(f"{file} cannot be read: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What happened to one export: ``status`` is applied, unchanged, duplicate, rejected,
+    refused or planned (a dry run)."""
+
+    run_id: str
+    source: str
+    status: str
+    files: tuple[str, ...]
+    changes: ChangeSet | None = None
+    verdict: guard.Verdict | None = None
+    findings: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"applied", "unchanged", "duplicate", "planned"}
+
+
+def record(database: Database, result: ImportResult, client: str, started: datetime,
+           clock: Clock = utc_now, *, files: Sequence[ExportFile] = (),
+           export_time: datetime | None = None, message: str | None = None) -> None:
+    """Put an outcome that wrote nothing else on record (duplicate, rejected, refused, failed):
+    its files, its findings per rule or the guard's refusals, its timings — the portal's
+    tables stay as they were."""
+    verdict = result.verdict
+    found = result.findings if result.findings is not None else findings.empty()
+    problems = {str(k): int(v) for k, v in found["rule"].value_counts().items()}
+    if verdict is not None and verdict.problems:
+        problems.update({p.rule: 1 for p in verdict.problems})
+    run = RunRecord(result.run_id, result.source, client, started, export_time,
+                    verdict.label if verdict is not None else None,
+                    verdict.override_reason if verdict is not None else None)
+    database.record(run, clock(), result.status, files=list(files),
+                    names=None if files else list(result.files), findings=problems,
+                    timings=result.timings, message=message)
+
+
+class _Rollback(Exception):
+    """Leaves the transaction without writing (dry run, guard refusal)."""
+
+
+def import_export(
+    files: Sequence[Path | ExportFile],
+    name: str,
+    source: SourceConfig,
+    mapping: Mapping,
+    database: Database,
+    *,
+    clock: Clock = utc_now,
+    dry_run: bool = False,
+    override_reason: str | None = None,
+) -> ImportResult:
+    """Check, diff, guard and load one export of source ``name`` in one transaction.
+
+    ``files``: the export's files — paths on this machine, or files a drop already fetched and
+    hashed. Returns the outcome; a rejected or refused export leaves the database unchanged.
+    Raises LoadError when the database fails, SourceError when a file cannot be read.
+    """
+    started = clock()
+    run_id = new_run_id(started)
+    described = [_describe(f) for f in files]
+    names = tuple(f.name for f in described)
+    export_time = max(f.export_time for f in described)
+    timings: dict[str, float] = {}
+    lap = _stopwatch(timings)
+
+    def recorded(result: ImportResult) -> ImportResult:
+        if not dry_run:
+            record(database, result, source.client, started, clock, files=described,
+                   export_time=export_time)
+        return result
+
+    done = database.applied_hashes(name, [f.sha256 for f in described])
+    if done and done >= {f.sha256 for f in described}:
+        return recorded(ImportResult(run_id, name, "duplicate", names))
+    checked = check_export([f.path for f in described], mapping,
+                           {f.path: f.name for f in described})
+    lap("check")
+    if not checked.ok or checked.entities is None:
+        return recorded(ImportResult(run_id, name, "rejected", names, findings=checked.findings,
+                                     timings=timings))
+    faults.point("after_validation")
+    options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
+    limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
+    prepared = diff.prepare(checked.entities)
+    content = diff.digest(prepared)
+    changes, verdict = ChangeSet.nothing({}), guard.Verdict()
+    try:
+        with database.transaction(source.client) as tx:
+            last = tx.last_snapshot(name)
+            after = None
+            if last and last.digest == content and last.client == source.client and not dry_run:
+                # the same content as the last accepted export: nothing to compare or write
+                changes = ChangeSet.nothing(last.counts)
+            else:
+                fields = moves.state_fields(options)
+                state = tx.read_state(source.client, fields)
+                comparison = diff.compare(state, prepared)
+                stored = tx.read_rows(source.client, comparison.needed())
+                changes = diff.changes(comparison, stored)
+                changes = moves.add_resident_events(changes, comparison, options)
+                lap("diff")
+                verdict = guard.check(changes, active_counts(state), export_time,
+                                      last.export_time if last else None, limits,
+                                      override_reason)
+                lap("guard")
+            if not verdict.ok or dry_run:
+                raise _Rollback
+            status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
+            if changes.rows_to_write:
+                after = diff.next_state(comparison, fields)
+            run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
+                            verdict.override_reason)
+            tx.apply(changes, run, described, clock(), status, content, after, timings)
+            faults.point("load_before_commit")
+    except _Rollback:
+        status = "planned" if verdict.ok else "refused"
+    except AlreadyApplied:
+        return recorded(ImportResult(run_id, name, "duplicate", names))
+    lap("load")
+    result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
+                          timings=timings)
+    if status in {"applied", "unchanged"}:
+        database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
+    return recorded(result) if status == "refused" else result
+
+
+def _stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
+    """``lap(stage)`` records the seconds since the last lap under ``stage``."""
+    last = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        timings[stage] = round(now - last[0], 3)
+        last[0] = now
+
+    return lap
