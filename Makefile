@@ -39,6 +39,8 @@ demo: $(BIN)/etl
 	$(BIN)/etl run --source lindenhof; test $$? -eq 4
 	cat drops/lindenhof/error/mieterliste_2026-12-02.fehler.csv
 	find drops -type f | sort
+	@echo "# Status for monitoring: Lindenhof's last export was rejected -> FAILING (exit 7):"
+	$(BIN)/etl status; test $$? -eq 7
 
 test: $(BIN)/etl
 	$(BIN)/ruff check etl schemas tests bench

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -15,6 +17,7 @@ from etl.core.mapping_format import Mapping
 from etl.core.retention import PurgeCounts
 from etl.pipeline import CheckResult, ImportResult
 from etl.runner import SourcePass
+from etl.runner.status import SourceStatus
 
 
 def summary_line(done: SourcePass) -> str:
@@ -115,9 +118,10 @@ def runs_table(runs: pd.DataFrame) -> str:
     """The run history as a table: events per type, or the problems of a rejected export."""
     if not len(runs):
         return "no runs yet"
-    summary = [_short_summary(f if f else s) for s, f in zip(runs["summary"], runs["findings"],
-                                                             strict=True)]
-    return runs.drop(columns="findings").assign(summary=summary).to_string(index=False)
+    summary = [_short_summary(f if isinstance(f, str) else s)
+               for s, f in zip(runs["summary"], runs["findings"], strict=True)]
+    table = runs.drop(columns="findings").assign(summary=summary).astype(object)
+    return table.where(table.notna(), "").to_string(index=False)  # missing: empty, not NaN
 
 
 def run_details(run: dict[str, object]) -> str:
@@ -155,3 +159,37 @@ def events_table(events: pd.DataFrame) -> str:
 def mappings_list(mappings: Iterable[Mapping]) -> str:
     """One line per ERP dialect."""
     return "\n".join(f"{spec.name:<20} {spec.title}" for spec in mappings)
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def status_table(statuses: Iterable[SourceStatus], zone: ZoneInfo, now: datetime) -> str:
+    """One line per source, in aligned columns; the state says what needs attention."""
+    header = ("source", "last run", "last success", "export", "waiting", "error", "next run",
+              "state")
+    rows = [header]
+    for st in statuses:
+        state = [word for word, on in (("OVERDUE", st.overdue), ("FAILING", st.failing),
+                                       ("DROP?", bool(st.drop_problem))) if on]
+        rows.append((
+            st.source,
+            f"{st.last_run.upper()} {_ago(st.last_run_at, now)}" if st.last_run else "never",
+            _ago(st.last_success_at, now),
+            f"{st.last_export.astimezone(zone):%Y-%m-%d %H:%M}" if st.last_export else "",
+            "" if st.waiting is None else str(st.waiting),
+            "" if st.in_error is None else str(st.in_error),
+            f"{st.next_run:%Y-%m-%d %H:%M}" if st.next_run else "",
+            " ".join(state) or "ok"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines += [f"{st.source}: {st.drop_problem}" for st in statuses if st.drop_problem]
+    return "\n".join(lines)

@@ -28,6 +28,7 @@ from etl.drops import report
 from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
 from etl.pipeline import CheckResult, ImportResult, check_export, group_exports, import_export
 from etl.runner import Runner, SourcePass
+from etl.runner.status import SourceStatus, source_status
 from etl.store import Database, RunRecord
 
 
@@ -171,6 +172,14 @@ class Importer:
         now = utc_now()
         run = RunRecord(new_run_id(now), sources[0], client, now, None, None, None)
         return run.run_id if self.database.erase_person(person, run, now) else None
+
+    def status(self, sources: list[str] | None = None) -> list[SourceStatus]:
+        """Per source: last run, last success, what waits, what is in error, the next run,
+        overdue or failing (the drops are listed)."""
+        self.database.check_schema()
+        now = utc_now()
+        return [source_status(self.cfg, self.database, name, self.environ, now)
+                for name in sources or list(self.cfg.sources)]
 
     def check_host_key(self, source: str) -> HostKeyCheck:
         """The host key the source's SFTP server presents, compared with known_hosts."""

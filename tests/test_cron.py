@@ -3,7 +3,7 @@ run by APScheduler in the daemon — with crontab's meaning, weekdays included."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -114,3 +114,13 @@ def _expand(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
             last = high if step else first
         out |= set(range(first, last + 1, int(step or 1)))
     return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.tuples(_field(0, 59), _field(0, 23), _field(1, 28), _field(1, 12, MONTHS),
+                 _field(0, 7, DAYS)))
+def test_the_next_run_is_the_one_apscheduler_fires(fields) -> None:
+    """`etl status` shows the next run without a scheduler: the same time APScheduler fires."""
+    schedule = parse(" ".join(fields))
+    expected = trigger(schedule, ZONE).get_next_fire_time(None, START + timedelta(seconds=1))
+    assert schedule.next_after(START) == expected

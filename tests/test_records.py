@@ -69,7 +69,7 @@ def test_a_rejected_export_is_on_record_and_its_report_names_the_run(setup, engi
 
 
 def test_refused_duplicate_and_applied_runs_are_on_record(setup, engine) -> None:
-    runner, drop, _ = setup
+    runner, drop, config = setup
     shutil.copy(NOV, drop / "inbox")
     shutil.copy(DEC, drop / "inbox")
     runner.run("lindenhof")  # applied, then refused by the guard
@@ -83,6 +83,10 @@ def test_refused_duplicate_and_applied_runs_are_on_record(setup, engine) -> None
     assert refused["guard"] == "refused"
     assert eval_json(refused["findings"]) == {"guard.too_many_ended": 1}
     assert refused["report"].endswith("error/mieterliste_2026-12-01.fehler.txt")
+    listed = cli.invoke(app, ["runs", "--config", str(config)])  # every kind in one table
+    assert listed.exit_code == 0, listed.output
+    assert all(s in listed.output for s in ("applied", "refused", "duplicate"))
+    assert "guard.too_many_ended 1" in listed.output and "NaN" not in listed.output
     with engine.connect() as conn:
         files = conn.execute(sa.text("SELECT run_id, outcome, size FROM etl_file ORDER BY "
                                      "outcome")).all()

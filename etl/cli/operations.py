@@ -89,6 +89,30 @@ def erase_cmd(
         typer.echo(f"Person {person} of client {client}: personal fields erased (run {run_id}).")
 
 
+@app.command("status")
+def status_cmd(
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", "-s", help="Only this source (repeatable); default: every source.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One line per source: the last run and its outcome, the last success and its export, what
+    waits in the drop, what is in error/, the next scheduled run — OVERDUE (older than the
+    source's max_age_hours) or FAILING. Exit 7 when a source needs attention (for monitoring)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from etl import console
+
+    importer = open_importer(config)
+    statuses = importer.status(source)
+    typer.echo(console.status_table(statuses, ZoneInfo(importer.cfg.timezone),
+                                    datetime.now(UTC)))
+    raise typer.Exit(0 if all(st.ok for st in statuses) else NEEDS_ATTENTION)
+
+
+NEEDS_ATTENTION = 7
+
+
 @app.command("schedule")
 def schedule_cmd(
     log_level: LogLevel = "INFO",

@@ -118,6 +118,8 @@ class SourceConfig(_Model):
     schedule: str | None = Field(None, description="cron expression for `etl schedule`")
     retention: RetentionConfig = Field(RetentionConfig(),
                                        description="overrides of the top-level retention")
+    max_age_hours: float | None = Field(
+        None, gt=0, description="etl status: OVERDUE when the last success is older")
 
     @field_validator("schedule")
     @classmethod

@@ -10,7 +10,8 @@ month and a day of week given together must both match.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
 FIELDS = ("second", "minute", "hour", "day", "month", "day_of_week")
 _BOUNDS = {"second": (0, 59), "minute": (0, 59), "hour": (0, 23), "day": (1, 31),
@@ -28,6 +29,37 @@ class CronSchedule:
 
     expression: str
     fields: dict[str, str]
+    values: dict[str, frozenset[int]] = field(default_factory=dict)  # absent: any value
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first time after ``moment`` (aware) the schedule fires, in ``moment``'s zone;
+        days are looked at one by one (five years at most), then hours, minutes, seconds."""
+        local = moment.replace(microsecond=0)
+        day = local.date()
+        for _ in range(5 * 366):
+            if self._takes("month", day.month) and self._takes("day", day.day) and \
+                    self._takes("day_of_week", (day.weekday() + 1) % 7):
+                found = self._first_on(day, local)
+                if found is not None:
+                    return found
+            day += timedelta(days=1)
+        raise ValueError(f"cron expression {self.expression!r} never fires")
+
+    def _takes(self, name: str, value: int) -> bool:
+        return name not in self.values or value in self.values[name]
+
+    def _first_on(self, day: date, after: datetime) -> datetime | None:
+        def span(name: str, high: int) -> list[int]:
+            return sorted(self.values.get(name, range(high + 1)))
+
+        seconds = span("second", 59) if "second" in self.fields else [0]
+        for hour in span("hour", 23):
+            for minute in span("minute", 59):
+                for second in seconds:
+                    at = datetime.combine(day, time(hour, minute, second), after.tzinfo)
+                    if at > after:
+                        return at
+        return None
 
 
 def parse(expression: str) -> CronSchedule:
@@ -38,14 +70,17 @@ def parse(expression: str) -> CronSchedule:
         raise ValueError(f"cron expression {expression!r} needs 5 fields (or 6 with seconds "
                          "first)")
     fields = {}
+    values: dict[str, frozenset[int]] = {}
     for name, text in zip(names, parts, strict=True):
         try:
-            values = _values(name, text.lower())
+            expanded = _values(name, text.lower())
         except ValueError as exc:
             label = "day of month" if name == "day" else name.replace("_", " ")
             raise ValueError(f"cron expression {expression!r}, {label} {text!r}: {exc}") from None
-        fields[name] = _render(name, values) if values is not None else "*"
-    return CronSchedule(expression, fields)
+        fields[name] = _render(name, expanded) if expanded is not None else "*"
+        if expanded is not None:
+            values[name] = frozenset(expanded)
+    return CronSchedule(expression, fields, values)
 
 
 def _values(field: str, text: str) -> set[int] | None:

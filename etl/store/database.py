@@ -285,6 +285,16 @@ class Database:
         with translated("reading runs"), self.engine.connect() as conn:
             return queries.recent_runs(conn, source, limit)
 
+    def last_runs(self, source: str) -> tuple[dict | None, dict | None]:
+        """The source's newest import run and newest successful one."""
+        with translated("reading runs"), self.engine.connect() as conn:
+            newest, success = queries.last_runs(conn, source)
+        for row in (newest, success):
+            if row:
+                row["finished_at"] = ledger.as_utc(row["finished_at"])
+                row["export_time"] = ledger.as_utc(row["export_time"])
+        return newest, success
+
     def run(self, run_id: str) -> dict[str, object] | None:
         """One run in full, with its files; None when there is no such run."""
         with translated("reading a run"), self.engine.connect() as conn:
