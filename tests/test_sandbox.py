@@ -24,7 +24,7 @@ from etl.drops.pickup import Member, Pending, download
 from etl.runner import Runner
 from etl.runner.staging import staging_of
 from etl.store import Database
-from etl.store.database import database_url
+from etl.store.errors import database_url
 from tests.conftest import MAPPINGS, MINI_HEADER, MINI_ROW, SAMPLES, dump, rules_at, write_config
 
 NOV = SAMPLES / "wodis-style" / "mieterliste_2026-11-01.csv"

@@ -17,7 +17,7 @@ EtlError                  root: names file/line/column where known and what to d
 
 A dependency's errors (SQLAlchemy and the database drivers, paramiko and sockets, ``OSError``,
 ``csv.Error``, ``UnicodeError``, YAML and pydantic) are translated into this tree once, at the
-boundary of the room that owns the dependency (`etl.store.database`, `etl.drops.sftp`,
+boundary of the room that owns the dependency (`etl.store.errors`, `etl.drops.sftp`,
 `etl.drops.local`, `etl.stages.read`, `etl.core.config`), chaining the original. The CLI turns
 the tree into one line and the exit code in one place (`etl.cli`); rejected and refused exports
 are outcomes, not exceptions (`etl.pipeline.ImportResult`).

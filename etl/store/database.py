@@ -11,7 +11,6 @@ which may hold residents' data.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -19,77 +18,35 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
-    DataError,
     IntegrityError,
     NoSuchModuleError,
-    SQLAlchemyError,
 )
 
 from etl.core.changes import ChangeSet
-from etl.core.config import DatabaseConfig, url_secret
+from etl.core.config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
 from etl.store import ledger, locks, queries, retention, state, writes
+from etl.store.errors import (
+    DATABASE_ERRORS,
+    REFUSALS,
+    AlreadyApplied,
+    database_url,
+    describe,
+    translated,
+)
 from etl.store.ledger import RunRecord, Snapshot
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
-# the data itself was refused (a value the column cannot hold, a constraint): not transient
-REFUSALS = (DataError, psycopg.DataError, psycopg.IntegrityError, sqlite3.DataError,
-            sqlite3.IntegrityError)
-
-
-class AlreadyApplied(Exception):
-    """Another run applied the same file first (the ledger's key was taken)."""
-
-
-def database_url(cfg: DatabaseConfig, environ: Mapping[str, str]) -> str:
-    """The database URL: ``ETL_DATABASE_URL`` if set, else ``database.url`` with the password
-    from the environment variable ``database.password_env`` (if set). Raises ConfigError."""
-    if environ.get("ETL_DATABASE_URL"):
-        return environ["ETL_DATABASE_URL"]
-    try:
-        url = make_url(cfg.url)
-    except ArgumentError as exc:
-        raise ConfigError(f"database.url is not a database URL: {exc}") from exc
-    if url.password or url_secret(cfg.url):  # as SQLAlchemy reads it, and as config.yaml does
-        raise ConfigError("database.url holds a password: put it in the environment "
-                          "(database.password_env) instead of config.yaml")
-    password = environ.get(cfg.password_env)
-    if password and url.username:
-        url = url.set(password=password)
-    return url.render_as_string(hide_password=False)
-
-
-def describe(exc: BaseException) -> str:
-    """The database's own words for a failure: the driver's primary message, first line."""
-    orig = getattr(exc, "orig", None) or exc
-    diag = getattr(orig, "diag", None)
-    text = getattr(diag, "message_primary", None) or str(orig).strip()
-    return f"{type(orig).__name__}: {text.splitlines()[0] if text else 'no message'}"
-
-
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Run a block whose database errors become a LoadError naming ``what`` was being done."""
-    try:
-        yield
-    except DATABASE_ERRORS as exc:
-        raise LoadError(f"database failure while {what}: {describe(exc)}",
-                        hint="nothing was changed; run again") from exc
-
-
 @dataclass(frozen=True)
 class Transaction:
     """One export's transaction: what the pipeline reads and writes inside it."""
