@@ -102,12 +102,15 @@ def copy_hashing(source: BinaryIO, target: BinaryIO, total: int,
     return done, digest.hexdigest()
 
 
+def exists(drop: Drop, folder: str) -> bool:
+    """Whether ``folder`` is there (folders a pass makes when first needed may not be yet)."""
+    path = PurePosixPath(folder)
+    return path.name in drop.folders(str(path.parent))
+
+
 def names_in(drop: Drop, folder: str) -> set[str]:
     """The names of the files in ``folder``; none when it does not exist yet."""
-    path = PurePosixPath(folder)
-    if path.name not in drop.folders(str(path.parent)):
-        return set()
-    return {e.name for e in drop.list(folder)}
+    return {e.name for e in drop.list(folder)} if exists(drop, folder) else set()
 
 
 def part_name(name: str) -> str:

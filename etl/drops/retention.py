@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from etl.core.config import DropConfig
-from etl.drops.base import Drop
+from etl.drops.base import Drop, exists
 from etl.drops.report import REPORT_SUFFIXES
 
 _PARTS = (re.compile(r"\d{4}"), re.compile(r"\d{2}"), re.compile(r"\d{2}"))  # YYYY / MM / DD
@@ -29,13 +29,8 @@ def purge_drop(drop: Drop, cfg: DropConfig, archive_days: int | None, error_days
     return archived, rejected
 
 
-def _exists(drop: Drop, folder: str) -> bool:
-    path = PurePosixPath(folder)
-    return path.name in drop.folders(str(path.parent))
-
-
 def _purge_archive(drop: Drop, archive: str, days: int, today: date, dry_run: bool) -> int:
-    if not _exists(drop, archive):
+    if not exists(drop, archive):
         return 0
     deleted = 0
     for year in _dated(drop, archive, 0):
@@ -72,7 +67,7 @@ def _delete_all(drop: Drop, folder: str, names: list[str], dry_run: bool) -> int
 
 def _purge_error(drop: Drop, error: str, days: int, now: datetime, dry_run: bool) -> int:
     """An export and its reports go together, when the newest of them is due."""
-    if not _exists(drop, error):
+    if not exists(drop, error):
         return 0
     groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for entry in drop.list(error):

@@ -135,8 +135,9 @@ def _redact(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
                     if column is not None:
                         personal |= {normalise_header(h) for h in (column.header,
                                                                     *column.aliases)}
-    masked = found["column"].map(lambda c: isinstance(c, str) and normalise_header(c)
-                                 in personal).astype(bool)
+    headers = found["column"].dropna().unique()  # each header once, not once per finding
+    masked = found["column"].isin(
+        [h for h in headers if isinstance(h, str) and normalise_header(h) in personal])
     found.loc[masked & found["value"].notna(), "value"] = REDACTED
     return found
 

@@ -11,14 +11,13 @@ away) is found again next pass, recognised by its hash as already applied, and a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,15 +129,10 @@ class Runner:
             with self.database.source_lock(name, self.cfg.work_dir) as held:
                 if not held:
                     return SourcePass(name, busy=True)
-                drop = None
-                if src.drop is not None:
-                    drop = open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp),
-                                     self.environ)
-                try:
+                with (closing(open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp),
+                                        self.environ))
+                      if src.drop is not None else nullcontext()) as drop:
                     done.purged = self._purge(name, src, drop, dry_run=dry_run)
-                finally:
-                    if drop is not None:
-                        drop.close()
         except EtlError as exc:
             log.error("source %s: purge: %s", name, exc)
             done.error = exc
@@ -163,11 +157,11 @@ class Runner:
                 return
             staging = staging_of(self.cfg.work_dir, name)
             fresh_folder(staging)
-            drop = open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp), self.environ)
             try:
-                yield _OpenSource(name, src, src.drop, mapping, drop, staging)
+                with closing(open_drop(src.drop, name, self.cfg.known_hosts(src.drop.sftp),
+                                       self.environ)) as drop:
+                    yield _OpenSource(name, src, src.drop, mapping, drop, staging)
             finally:
-                drop.close()
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _take(self, source: _OpenSource, pending: pickup.Pending, folder: str,
@@ -188,7 +182,7 @@ class Runner:
         except (SourceError, LoadError) as exc:
             log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
             failed = ImportResult(new_run_id(started), name, "failed", names)
-            with contextlib.suppress(LoadError):  # on record unless the database is down
+            with suppress(LoadError):  # on record unless the database is down
                 record(self.database, failed, source.config.client, started, self.clock,
                        message=str(exc))
             return ExportOutcome(pending.key, "failed", failed.run_id, error=exc)
@@ -210,7 +204,7 @@ class Runner:
             target, report = settle(source.drop, source.drop_config, pending, folder, when,
                                     _rejection(source, pending, result))
             if report is not None:
-                with contextlib.suppress(LoadError):
+                with suppress(LoadError):
                     self.database.amend_run(
                         result.run_id, report=f"{source.drop.label}/{target}/{printable(report)}")
         except SourceError as exc:

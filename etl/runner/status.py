@@ -5,6 +5,7 @@ error folder, the next scheduled run, and whether the source is overdue or faili
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -71,12 +72,9 @@ def _drop_counts(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> tuple
     mapping = load_mapping(src.mapping, cfg.mappings_dir)
     pattern = src.drop.manifest if mapping.multi_file else (
         src.drop.pattern or next(iter(mapping.files.values())).pattern)
-    drop = open_drop(src.drop, name, cfg.known_hosts(src.drop.sftp), environ)
-    try:
+    with closing(open_drop(src.drop, name, cfg.known_hosts(src.drop.sftp), environ)) as drop:
         inbox = {e.name for e in drop.list(src.drop.inbox) if not e.link}  # must be there
         error = names_in(drop, src.drop.error)  # made when first needed
-    finally:
-        drop.close()
     waiting = sum(1 for n in inbox if not ignored(n) and matches(n, pattern or "*"))
     in_error = sum(1 for n in error if not n.startswith(".")
                    and not n.endswith(REPORT_SUFFIXES)

@@ -146,12 +146,9 @@ class Database:
             with self.engine.begin() as conn:
                 locks.lock_transaction(conn, client)
                 yield Transaction(conn)
-        except IntegrityError as exc:
-            if "etl_applied" in str(exc.orig) or "etl_applied" in str(exc.statement):
-                raise AlreadyApplied(client) from exc
-            raise LoadRefused(f"the database refused the import: {describe(exc)}",
-                              hint="rolled back; nothing was changed") from exc
         except REFUSALS as exc:
+            if isinstance(exc, IntegrityError) and "etl_applied" in f"{exc.orig} {exc.statement}":
+                raise AlreadyApplied(client) from exc
             raise LoadRefused(f"the database refused the import: {describe(exc)}",
                               hint="rolled back; nothing was changed") from exc
         except DATABASE_ERRORS as exc:

@@ -11,15 +11,15 @@ from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DataError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, SQLAlchemyError
 
 from etl.core.config import DatabaseConfig, url_secret
 from etl.core.errors import ConfigError, LoadError
 
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 # the data itself was refused (a value the column cannot hold, a constraint): not transient
-REFUSALS = (DataError, psycopg.DataError, psycopg.IntegrityError, sqlite3.DataError,
-            sqlite3.IntegrityError)
+REFUSALS = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError,
+            sqlite3.DataError, sqlite3.IntegrityError)
 
 
 class AlreadyApplied(Exception):
