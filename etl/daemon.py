@@ -16,7 +16,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from etl.console import purge_line, summary_line
+from etl.console.text import purge_line, summary_line
 from etl.core.config import AppConfig
 from etl.core.cron import CronSchedule, parse
 from etl.core.errors import ConfigError, EtlError

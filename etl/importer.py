@@ -19,15 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.core import mapping_format
+from etl.core import mapping_format, observe
 from etl.core.clock import new_run_id, utc_now
 from etl.core.config import AppConfig, load_config
-from etl.core.errors import ConfigError
+from etl.core.errors import ConfigError, PlanOutdated
+from etl.core.exports import ExportFile
 from etl.core.mapping_format import load_mapping
 from etl.drops import report
 from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
 from etl.pipeline import CheckResult, ImportResult, check_export, group_exports, import_export
+from etl.pipeline.plans import Plan
 from etl.runner import Runner, SourcePass
+from etl.runner.doctor import Check, diagnose
+from etl.runner.metrics import write_metrics
 from etl.runner.status import SourceStatus, source_status
 from etl.store import Database, RunRecord
 
@@ -86,7 +90,8 @@ class Importer:
         exports = group_exports(files, spec)
         out = []
         for paths in exports:
-            result = check_export(paths, spec)
+            with observe.bound(export=", ".join(p.name for p in paths), stage="read"):
+                result = check_export(paths, spec)
             target = None
             if not result.ok and report_path is not None:
                 target = report_path if len(exports) == 1 else report_path.with_name(
@@ -112,9 +117,53 @@ class Importer:
         self.database.check_schema()
         result = import_export(files, source, src, spec, self.database, dry_run=dry_run,
                                override_reason=override_reason)
+        if not dry_run:
+            write_metrics(self.cfg.metrics.textfile, self.database)
         if result.status == "rejected" and report_path is not None:
             assert result.findings is not None
             report.write_csv(result.findings, report_path)
+        return result
+
+    def plan(self, files: list[Path], source: str, out: Path) -> ImportResult:
+        """What importing the export would change (a dry run), saved to ``out`` as a plan for
+        people to review and for `apply` to import exactly."""
+        result = self.import_files(files, source, dry_run=True)
+        if result.expected is None:  # rejected or already applied: nothing to plan
+            return result
+        src = self.cfg.source(source)
+        changes, verdict = result.changes, result.verdict
+        assert changes is not None and verdict is not None
+        events = changes.events[["entity", "entity_key", "event", "fields", "from_unit",
+                                 "to_unit"]].astype(object)
+        plan = Plan(source, src.client, src.mapping,
+                    [{"path": str(Path(f).resolve()), "name": str(f), "sha256": d.sha256,
+                      "size": d.size} for f, d in zip(files, map(ExportFile.of, files),
+                                                      strict=True)],
+                    result.expected, utc_now().isoformat(timespec="seconds"),
+                    {"status": result.status, "guard": verdict.label,
+                     "guard_problems": [p.english for p in verdict.problems],
+                     "written": changes.written(), "ended": changes.ended_counts(),
+                     "events": changes.summary(),
+                     "changes": events.where(events.notna(), None).to_dict("records")})
+        try:
+            out.write_text(plan.to_json(), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"the plan cannot be written to {out}: {exc.strerror}") from exc
+        return result
+
+    def apply(self, plan_path: Path, override_reason: str | None = None) -> ImportResult:
+        """Import exactly what the plan at ``plan_path`` shows; raises PlanOutdated when a file
+        or the database changed since it was made, or the export computes to other changes."""
+        plan = Plan.load(plan_path)
+        src = self.cfg.source(plan.source)
+        if src.client != plan.client or src.mapping != plan.mapping:
+            raise PlanOutdated(f"source {plan.source} is now configured differently (client "
+                               f"{src.client}, mapping {src.mapping}): make a new plan")
+        files = plan.export_files()
+        self.database.check_schema()
+        result = import_export(files, plan.source, src, self.mapping(src.mapping), self.database,
+                               override_reason=override_reason, expect=plan.expected)
+        write_metrics(self.cfg.metrics.textfile, self.database)
         return result
 
     def runs(self, source: str | None = None, limit: int = 20) -> pd.DataFrame:
@@ -126,9 +175,11 @@ class Importer:
         return self.database.run(run_id)
 
     def events(self, client: str | None = None, run_id: str | None = None,
-               event: str | None = None, limit: int = 50) -> pd.DataFrame:
-        """The newest change events (keys and field names, never residents' data)."""
-        return self.database.recent_events(client, run_id, event, limit)
+               event: str | None = None, limit: int = 50, *,
+               after: int | None = None) -> pd.DataFrame:
+        """Change events (keys and field names, never residents' data): the newest ``limit``,
+        or the oldest ``limit`` after the event id ``after`` (a consumer's cursor)."""
+        return self.database.recent_events(client, run_id, event, limit, after)
 
     # -- drops --------------------------------------------------------------------------------
 
@@ -171,7 +222,9 @@ class Importer:
         self.database.check_schema()
         now = utc_now()
         run = RunRecord(new_run_id(now), sources[0], client, now, None, None, None)
-        return run.run_id if self.database.erase_person(person, run, now) else None
+        erased = self.database.erase_person(person, run, now)
+        write_metrics(self.cfg.metrics.textfile, self.database)
+        return run.run_id if erased else None
 
     def status(self, sources: list[str] | None = None) -> list[SourceStatus]:
         """Per source: last run, last success, what waits, what is in error, the next run,
@@ -180,6 +233,11 @@ class Importer:
         now = utc_now()
         return [source_status(self.cfg, self.database, name, self.environ, now)
                 for name in sources or list(self.cfg.sources)]
+
+    def doctor(self) -> list[Check]:
+        """Every readiness check: work folder, database, each source's mapping, drop and newest
+        waiting export, the metrics folder — nothing is imported or moved."""
+        return list(diagnose(self.cfg, self.database, self.environ))
 
     def check_host_key(self, source: str) -> HostKeyCheck:
         """The host key the source's SFTP server presents, compared with known_hosts."""

@@ -63,8 +63,10 @@ def test_exports_are_applied_oldest_first_and_archived(setup, engine) -> None:
         ("mieterliste_2026-11-01.csv", "applied"), ("mieterliste_2026-12-01.csv", "refused")]
     assert done.exit_code == 4
     assert files(drop) == {f"{ARCHIVE}/mieterliste_2026-11-01.csv",
+                           f"{ARCHIVE}/mieterliste_2026-11-01.bericht.html",
                            "error/mieterliste_2026-12-01.csv",
-                           "error/mieterliste_2026-12-01.fehler.txt"}
+                           "error/mieterliste_2026-12-01.fehler.txt",
+                           "error/mieterliste_2026-12-01.bericht.html"}
     text = (drop / "error/mieterliste_2026-12-01.fehler.txt").read_text("utf-8-sig")
     assert "ANGEHALTEN" in text and "4 von 14" in text and "--force --reason" in text
     assert applied(engine) == ["mieterliste_2026-11-01.csv"]  # the inbox name, not staging's
@@ -73,8 +75,11 @@ def test_exports_are_applied_oldest_first_and_archived(setup, engine) -> None:
                            override_reason="Umzugswelle geprüft")
     assert [(o.status, o.settled_in) for o in retried.outcomes] == [("applied", ARCHIVE)]
     assert files(drop) == {f"{ARCHIVE}/mieterliste_2026-11-01.csv",
+                           f"{ARCHIVE}/mieterliste_2026-11-01.bericht.html",
                            f"{ARCHIVE}/mieterliste_2026-12-01.csv",
-                           f"{ARCHIVE}/mieterliste_2026-12-01.fehler.txt"}
+                           f"{ARCHIVE}/mieterliste_2026-12-01.fehler.txt",
+                           f"{ARCHIVE}/mieterliste_2026-12-01.bericht.html",  # the refusal's
+                           f"{ARCHIVE}/mieterliste_2026-12-01.bericht~2.html"}  # the apply's
     with engine.connect() as conn:
         reason = conn.execute(sa.text("SELECT override_reason FROM etl_run WHERE override_reason "
                                       "IS NOT NULL")).scalar_one()
@@ -91,7 +96,8 @@ def test_a_rejected_export_goes_to_error_with_its_reports_and_writes_nothing(
     assert dump(engine) == before
     assert files(drop) == {"error/mieterliste_2026-11-01.csv",
                            "error/mieterliste_2026-11-01.fehler.csv",
-                           "error/mieterliste_2026-11-01.fehler.txt"}
+                           "error/mieterliste_2026-11-01.fehler.txt",
+                           "error/mieterliste_2026-11-01.bericht.html"}
     report = (drop / "error/mieterliste_2026-11-01.fehler.csv").read_text("utf-8-sig")
     assert report.startswith("Datei;Zeile;Spalte;Wert;Regel;Meldung")
     assert "mieterliste_2026-11-01.csv;" in report and "staging" not in report
@@ -105,9 +111,8 @@ def test_the_archive_never_overwrites_and_a_re_upload_is_not_applied_twice(
     for _ in range(3):
         shutil.copy(NOV, drop / "inbox")
         runner.run("lindenhof")
-    assert files(drop) == {f"{ARCHIVE}/mieterliste_2026-11-01.csv",
-                           f"{ARCHIVE}/mieterliste_2026-11-01~2.csv",
-                           f"{ARCHIVE}/mieterliste_2026-11-01~3.csv"}
+    assert files(drop) == {f"{ARCHIVE}/mieterliste_2026-11-01{n}{ext}" for n in ("", "~2", "~3")
+                           for ext in (".csv", ".bericht.html")}
     assert applied(engine) == ["mieterliste_2026-11-01.csv"]
 
 
@@ -150,7 +155,8 @@ def test_marker_mode(setup, engine) -> None:
     done = runner.run("lindenhof")
     assert [o.status for o in done.outcomes] == ["applied"]
     assert files(drop) == {f"{ARCHIVE}/mieterliste_2026-11-01.csv",
-                           f"{ARCHIVE}/mieterliste_2026-11-01.ok"}
+                           f"{ARCHIVE}/mieterliste_2026-11-01.ok",
+                           f"{ARCHIVE}/mieterliste_2026-11-01.bericht.html"}
 
 
 SAP_DIR = SAMPLES / "sap-style"
@@ -172,7 +178,8 @@ def test_a_multi_file_set_is_imported_as_one_export(tmp_path, database_url, engi
     runner, drop = wasserturm(tmp_path, database_url, engine)
     done = runner.run("wasserturm")
     assert [(o.key, o.status) for o in done.outcomes] == [("RE_20261101.manifest", "applied")]
-    assert files(drop) == {f"{ARCHIVE}/{p.name}" for p in SAP_DIR.glob("RE_*")}
+    assert files(drop) == {f"{ARCHIVE}/{p.name}" for p in SAP_DIR.glob("RE_*")} | {
+        f"{ARCHIVE}/RE_20261101.bericht.html"}
     assert len(applied(engine)) == 6
 
 

@@ -37,9 +37,10 @@ ENTITY_TABLES = ("property", "building", "unit", "tenancy", "person", "membershi
 
 
 def where(drop: Path) -> Counter:
-    """Each file of the drop by its name: in which folders it is (inbox, archive, error)."""
+    """Each export file of the drop by its name: in which folders it is (inbox, archive,
+    error); reports and run pages are not exports."""
     return Counter((p.name, p.relative_to(drop).parts[0]) for p in drop.rglob("*")
-                   if p.is_file() and ".fehler." not in p.name)
+                   if p.is_file() and ".fehler." not in p.name and ".bericht" not in p.name)
 
 
 def state(engine) -> dict[str, object]:
@@ -111,6 +112,7 @@ def test_a_crash_at_any_boundary_is_before_or_after_and_the_next_run_finishes(
     final = where(drop)
     folder = "error" if rejected else "archive"
     assert set(final) == {(name, folder) for name, _ in names}
+    assert list((drop / folder).rglob("*.bericht*.html"))  # the run's page beside it
     after = state(engine)
     if rejected:
         assert after == before

@@ -67,8 +67,9 @@ def test_a_link_in_the_inbox_is_skipped_reported_and_never_followed(tmp_path, da
         "mieterliste_dangling.csv (a link, never followed)",
         "mieterliste_passwd.csv (a link, never followed)"]
     after = files(tmp_path / "drop")
+    day = f"archive/{datetime.now(UTC).astimezone():%Y/%m/%d}"
     assert after == (before - {"inbox/mieterliste_2026-11-02.csv"}) | {
-        f"archive/{datetime.now(UTC).astimezone():%Y/%m/%d}/mieterliste_2026-11-02.csv"}
+        f"{day}/mieterliste_2026-11-02.csv", f"{day}/mieterliste_2026-11-02.bericht.html"}
     assert (other / "mieterliste_2026-11-01.csv").exists()
     with engine.connect() as conn:
         names = conn.execute(sa.text("SELECT name FROM etl_file WHERE outcome IN ('applied', 'unchanged')")
@@ -178,7 +179,8 @@ def test_a_file_name_that_is_not_utf8_goes_to_error_with_its_report(tmp_path, da
     done = run.run("lindenhof")
     assert [o.status for o in done.outcomes] == ["rejected"] and done.exit_code == 4
     error = os.listdir(os.fsencode(tmp_path / "drop" / "error"))
-    assert sorted(error) == [b"mieterliste_M\xfcller.csv", b"mieterliste_M\xfcller.fehler.csv",
+    assert sorted(error) == [b"mieterliste_M\xfcller.bericht.html", b"mieterliste_M\xfcller.csv",
+                             b"mieterliste_M\xfcller.fehler.csv",
                              b"mieterliste_M\xfcller.fehler.txt"]
     report = (tmp_path / "drop" / "error" / os.fsdecode(b"mieterliste_M\xfcller.fehler.csv"))
     assert "file.name_encoding" in report.read_text("utf-8-sig")

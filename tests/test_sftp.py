@@ -82,9 +82,11 @@ def test_exports_come_down_are_imported_and_settled_on_the_server(
     assert [(o.key, o.status) for o in done.outcomes] == [
         ("mieterliste_2026-11-01.csv", "applied"), ("mieterliste_2026-11-02.csv", "rejected")]
     assert tree(remote) == {"archive/mieterliste_2026-11-01.csv",
+                            "archive/mieterliste_2026-11-01.bericht.html",
                             "error/mieterliste_2026-11-02.csv",
                             "error/mieterliste_2026-11-02.fehler.csv",
                             "error/mieterliste_2026-11-02.fehler.txt",
+                            "error/mieterliste_2026-11-02.bericht.html",
                             "inbox/.mieterliste_2026-11-03.csv.part"}
     report = (remote / "error" / "mieterliste_2026-11-02.fehler.csv").read_text("utf-8-sig")
     assert "email.invalid" in report or "E-Mail" in report
@@ -190,7 +192,8 @@ def test_marker_mode_over_sftp(sshd, tmp_path, database_url, engine) -> None:
     (remote / "inbox" / "mieterliste_2026-11-01.csv.done").touch()
     assert [o.status for o in runner.run("lindenhof").outcomes] == ["applied"]
     assert tree(remote) == {"archive/mieterliste_2026-11-01.csv",
-                            "archive/mieterliste_2026-11-01.csv.done"}
+                            "archive/mieterliste_2026-11-01.csv.done",
+                            "archive/mieterliste_2026-11-01.bericht.html"}
 
 
 def test_a_connection_dropped_mid_download_is_retried_without_partial_import(
@@ -215,7 +218,8 @@ def test_a_connection_dropped_mid_download_is_retried_without_partial_import(
                                     "outcome IN ('applied', 'unchanged')")).one() == (1, size)
         assert conn.execute(sa.text("SELECT count(*) FROM etl_run WHERE status = 'applied'")
                             ).scalar_one() == 1
-    assert tree(remote) == {"archive/mieterliste_2026-11-01.csv"}
+    assert tree(remote) == {"archive/mieterliste_2026-11-01.csv",
+                            "archive/mieterliste_2026-11-01.bericht.html"}
 
 
 def test_a_file_still_being_uploaded_is_not_taken(sshd, tmp_path, database_url,
@@ -247,7 +251,8 @@ def test_two_runs_at_once_over_sftp_import_each_file_once(sshd, tmp_path, databa
     assert [r.returncode for r in runs] == [0, 0], outputs
     assert "".join(o for o, _ in outputs).count("APPLIED") == 1, outputs
     assert applied(engine) == ["mieterliste_2026-11-01.csv"]
-    assert tree(remote) == {"archive/mieterliste_2026-11-01.csv"}
+    assert tree(remote) == {"archive/mieterliste_2026-11-01.csv",
+                            "archive/mieterliste_2026-11-01.bericht.html"}
 
 
 def test_the_purge_deletes_what_is_due_on_the_server_and_nothing_else(sshd, tmp_path,
@@ -273,7 +278,8 @@ def test_the_purge_deletes_what_is_due_on_the_server_and_nothing_else(sshd, tmp_
     (remote / "error" / "mieterliste_2026-11-20.csv").write_text("x")
     done = runner_for(config, engine).purge("lindenhof")
     assert done.error is None and done.purged is not None
-    assert (done.purged.archived_files, done.purged.rejected_files) == (1, 2)
+    assert (done.purged.archived_files, done.purged.rejected_files) == (1, 1)  # + its report
+    assert not (remote / "error" / "mieterliste_2020-01-02.fehler.txt").exists()
     assert not (old / "mieterliste_2019-12-31.csv").exists()
     assert (young / "mieterliste_2998-12-31.csv").exists()
     assert (outside / "other-client.csv").exists()

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from dotenv import dotenv_values
@@ -51,7 +56,8 @@ app = typer.Typer(
     help="Import ERP CSV exports into the tenant portal (one way: ERP -> portal).",
     pretty_exceptions_show_locals=False,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    epilog="Example: etl -c /etc/etl/config.yaml run --source lindenhof",
 )
 
 def _version(value: bool) -> None:
@@ -60,17 +66,39 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
-@app.callback()
-def main(version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True,
-        help="Print the version and exit.")] = False) -> None:
-    """Import ERP CSV exports into the tenant portal (one way: ERP -> portal)."""
+class LogFormat(StrEnum):  # etl.console.logs.LogFormat, without importing it for --help
+    AUTO = "auto"
+    TEXT = "text"
+    JSON = "json"
+    JOURNAL = "journal"
+
+
+class Level(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
 
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", help="config.yaml to use (default: ./config.yaml, or the embedded "
-    "defaults without it); one named here or in ETL_CONFIG must exist.", envvar="ETL_CONFIG")]
+    "defaults without it); one named here or in ETL_CONFIG must exist.", envvar="ETL_CONFIG",
+    show_default=False)]
+LogLevel = Annotated[Level | None, typer.Option(
+    "--log-level", envvar="ETL_LOG_LEVEL", case_sensitive=False, show_default=False,
+    help="What to log to stderr (default INFO).")]
+LogFormatOption = Annotated[LogFormat | None, typer.Option(
+    "--log-format", envvar="ETL_LOG_FORMAT", case_sensitive=False, show_default=False,
+    help="Log lines as text, json or journal (systemd); default auto: journal under systemd, "
+    "text on a terminal, JSON otherwise.")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress bars; log warnings and errors only.")]
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="JSON lines for scripts, one object per line.")]
 SourceOption = Annotated[str, typer.Option("--source", "-s", help="Source name in config.yaml.")]
+SourcesOption = Annotated[list[str] | None, typer.Option(
+    "--source", "-s", help="Only this source (repeatable); default: every source.")]
 FilesArgument = Annotated[list[Path], typer.Argument(
     help="The export: one file, or every file of a multi-file export.", exists=True,
     dir_okay=False, readable=True)]
@@ -78,8 +106,35 @@ ForceOption = Annotated[bool, typer.Option(
     "--force", help="Apply although the guard refuses (needs --reason).")]
 ReasonOption = Annotated[str | None, typer.Option(
     "--reason", help="Why the guard is overridden; recorded with the run.")]
-LogLevel = Annotated[str, typer.Option("--log-level", envvar="ETL_LOG_LEVEL",
-                                       help="DEBUG, INFO, WARNING or ERROR (to stderr).")]
+
+
+@dataclass
+class Globals:
+    """The options given before the command (``etl -c FILE --log-level DEBUG run``); the same
+    option after the command wins."""
+
+    config: Path | None = None
+    log_level: Level | None = None
+    log_format: LogFormat | None = None
+    quiet: bool = False
+
+
+@app.callback()
+def main(
+    config: ConfigOption = None,
+    log_level: LogLevel = None,
+    log_format: LogFormatOption = None,
+    quiet: QuietOption = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Import ERP CSV exports into the tenant portal (one way: ERP -> portal)."""
+    _given.config, _given.log_level, _given.log_format = config, log_level, log_format
+    _given.quiet = quiet
+
+
+_given = Globals()  # one command per process: set by the app's callback before the command
 
 
 def environment() -> dict[str, str]:
@@ -96,6 +151,7 @@ def open_importer(config: Path | None) -> Importer:
     ./config.yaml or the embedded defaults."""
     from etl.importer import Importer
 
+    config = config or _given.config
     if config is not None and not config.is_file():
         raise ConfigError(f"configuration {config} does not exist")
     importer = Importer.open(config or Path("config.yaml"), environment())
@@ -111,16 +167,43 @@ def override_reason(force: bool, reason: str | None) -> str | None:
     return reason if force else None
 
 
-def log_to_stderr(level: str) -> None:
-    logging.basicConfig(level=level.upper(), force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def log_to_stderr(level: Level | None, log_format: LogFormat | None = None,
+                  quiet: bool = False) -> None:
+    """Logging to stderr at the command's --log-level and --log-format, else the app's, else
+    INFO (WARNING with --quiet) and auto (etl.console.logs)."""
+    from etl.console import logs
+
+    default = Level.WARNING if quiet or _given.quiet else Level.INFO
+    logs.configure((level or _given.log_level or default).value,
+                   logs.LogFormat(log_format or _given.log_format or LogFormat.AUTO))
 
 
-def finish(passes: list[SourcePass]) -> None:
-    from etl import console
+def progress_bars(quiet: bool) -> AbstractContextManager[None]:
+    """Progress bars on stderr while the block runs — on a terminal, without --quiet."""
+    from etl.console.progress import bars
 
-    for done in passes:
-        typer.echo(console.summary_line(done))
+    return bars(quiet or _given.quiet)
+
+
+def echo_json(records: Iterable[dict[str, Any]]) -> None:
+    """JSON lines on stdout (`--json`), one per record."""
+    from etl.console.records import line
+
+    for record in records:
+        typer.echo(line(record))
+
+
+def zone(importer: Importer) -> ZoneInfo:
+    """The configured time zone, in which times are shown."""
+    return ZoneInfo(importer.cfg.timezone)
+
+
+def finish(passes: list[SourcePass], json_lines: bool = False) -> None:
+    """The passes' lines (or JSON lines), and the most severe exit code."""
+    from etl.console import records, text
+
+    if json_lines:
+        echo_json(records.source_pass(done) for done in passes)
+    for done in [] if json_lines else passes:
+        typer.echo(text.summary_line(done))
     raise typer.Exit(max((p.exit_code for p in passes), default=0))

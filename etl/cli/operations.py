@@ -10,63 +10,88 @@ import typer
 from etl.cli.app import (
     ConfigOption,
     ForceOption,
+    JsonOption,
+    LogFormatOption,
     LogLevel,
+    QuietOption,
     ReasonOption,
     SourceOption,
+    SourcesOption,
     app,
+    echo_json,
     finish,
     log_to_stderr,
     open_importer,
     override_reason,
+    progress_bars,
+    zone,
 )
 
 
-@app.command("run")
+@app.command("run", epilog="Example: etl run --source lindenhof")
 def run_cmd(
     source: Annotated[list[str] | None, typer.Option(
         "--source", "-s", help="Only this source (repeatable); default: every source with a "
         "drop.")] = None,
-    log_level: LogLevel = "INFO",
+    json_lines: JsonOption = False,
+    quiet: QuietOption = False,
+    log_level: LogLevel = None,
+    log_format: LogFormatOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """One pass over the sources' drops: take every complete export, import it, archive it
-    (or move it to error/ with a report). For cron and systemd timers; exit 0, 4, 5 or 6."""
-    log_to_stderr(log_level)
-    finish(open_importer(config).run(source))
+    """One pass over the sources' drops, for cron and systemd timers.
+
+    Every complete export is imported and archived, or moved to error/ with a report; exit 0,
+    4, 5 or 6. With --json: one object per source."""
+    log_to_stderr(log_level, log_format, quiet)
+    importer = open_importer(config)
+    with progress_bars(quiet):
+        passes = importer.run(source)
+    finish(passes, json_lines)
 
 
-@app.command("retry")
+@app.command("retry", epilog="Example: etl retry mieterliste_2026-12-01.csv -s lindenhof "
+             "--force --reason 'Umzugswelle geprüft'")
 def retry_cmd(
     key: Annotated[str, typer.Argument(help="The export in the error folder: its file name, or "
                                        "the manifest of a multi-file export.")],
     source: SourceOption,
     force: ForceOption = False,
     reason: ReasonOption = None,
-    log_level: LogLevel = "INFO",
+    json_lines: JsonOption = False,
+    quiet: QuietOption = False,
+    log_level: LogLevel = None,
+    log_format: LogFormatOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Take an export out of the drop's error folder again (e.g. to override a guard refusal)."""
+    """Take an export out of the drop's error folder again.
+
+    E.g. to apply a guard refusal the operator checked (--force --reason)."""
     override = override_reason(force, reason)
-    log_to_stderr(log_level)
-    finish([open_importer(config).retry(source, key, override)])
+    log_to_stderr(log_level, log_format, quiet)
+    importer = open_importer(config)
+    with progress_bars(quiet):
+        done = importer.retry(source, key, override)
+    finish([done], json_lines)
 
 
-@app.command("purge")
+@app.command("purge", epilog="Example: etl purge --dry-run")
 def purge_cmd(
-    source: Annotated[list[str] | None, typer.Option(
-        "--source", "-s", help="Only this source (repeatable); default: every source.")] = None,
+    source: SourcesOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what is due, delete "
                                           "nothing.")] = False,
-    log_level: LogLevel = "INFO",
+    log_level: LogLevel = None,
+    log_format: LogFormatOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Delete what the retention says is due: archived and rejected exports with their reports,
-    staging copies, ended persons' personal fields (keys stay), old change events. Every `etl run`
-    pass does it at its end too; exit 0, 5 or 6."""
-    from etl import console
+    """Delete what the retention says is due.
 
+    Archived and rejected exports with their reports, staging copies, ended persons' personal
+    fields (keys stay), old change events. Every `etl run` pass does it at its end too; exit 0,
+    5 or 6."""
+    from etl.console import text as console
 
-    log_to_stderr(log_level)
+    log_to_stderr(log_level, log_format)
     importer = open_importer(config)
     passes = importer.purge(source, dry_run=dry_run)
     for done in passes:
@@ -74,14 +99,15 @@ def purge_cmd(
     raise typer.Exit(max((p.exit_code for p in passes), default=0))
 
 
-@app.command("erase")
+@app.command("erase", epilog="Example: etl erase --client wg-lindenhof --person 100234")
 def erase_cmd(
     client: Annotated[str, typer.Option("--client", help="The client (Mandant) of the person.")],
     person: Annotated[str, typer.Option("--person", help="The person's key (Personennummer).")],
     config: ConfigOption = None,
 ) -> None:
-    """Erase one ended person's personal fields now (an erasure request; keys stay). An active
-    person is refused: the ERP is the master — erase there first (exit 0 or 4)."""
+    """Erase one ended person's personal fields now (an erasure request; keys stay).
+
+    An active person is refused: the ERP is the master — erase there first (exit 0 or 4)."""
     run_id = open_importer(config).erase(client, person)
     if run_id is None:
         typer.echo(f"Person {person} of client {client} was erased before: nothing to do.")
@@ -89,41 +115,72 @@ def erase_cmd(
         typer.echo(f"Person {person} of client {client}: personal fields erased (run {run_id}).")
 
 
-@app.command("status")
+@app.command("status", epilog="Example: etl status --json   (a monitoring check)")
 def status_cmd(
-    source: Annotated[list[str] | None, typer.Option(
-        "--source", "-s", help="Only this source (repeatable); default: every source.")] = None,
+    source: SourcesOption = None,
+    json_lines: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """One line per source: the last run and its outcome, the last success and its export, what
-    waits in the drop, what is in error/, the next scheduled run — OVERDUE (older than the
-    source's max_age_hours) or FAILING. Exit 7 when a source needs attention (for monitoring)."""
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
+    """One line per source, for people and monitoring; exit 7 when a source needs attention.
 
-    from etl import console
+    The last run and its outcome, the last success and its export, what waits in the drop, what
+    is in error/, the next scheduled run — OVERDUE (older than the source's max_age_hours),
+    FAILING or DROP? (the drop cannot be read)."""
+    from datetime import UTC, datetime
+
+    from etl.console import records, text
 
     importer = open_importer(config)
     statuses = importer.status(source)
-    typer.echo(console.status_table(statuses, ZoneInfo(importer.cfg.timezone),
-                                    datetime.now(UTC)))
+    if json_lines:
+        echo_json(records.status(st, zone(importer)) for st in statuses)
+    else:
+        typer.echo(text.status_table(statuses, zone(importer), datetime.now(UTC)))
     raise typer.Exit(0 if all(st.ok for st in statuses) else NEEDS_ATTENTION)
 
 
 NEEDS_ATTENTION = 7
 
 
-@app.command("schedule")
-def schedule_cmd(
-    log_level: LogLevel = "INFO",
+@app.command("doctor", epilog="Example: etl -c /etc/etl/config.yaml doctor")
+def doctor_cmd(
+    json_lines: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """The daemon: run each source on its cron schedule until SIGTERM (then finish the current
-    file and exit 0)."""
+    """Check that this installation is ready to import; one line per check, with what to fix.
+
+    Configuration, work folder, database (reachable, schema current), each source's mapping and
+    drop (folder, or SFTP login with a verified host key), each mapping against the newest export
+    in its inbox, the metrics folder. Nothing is imported or moved. Exit 0 when all pass, else
+    the code of the most severe failure (3, 4, 5 or 6)."""
+    from etl.console import records, text
+    from etl.core.errors import ConfigError
+    from etl.runner.doctor import Check
+
+    try:
+        checks = open_importer(config).doctor()
+    except ConfigError as exc:
+        checks = [Check("config", False, str(exc), "fix config.yaml", exc.exit_code)]
+    if json_lines:
+        echo_json(records.check_line(c) for c in checks)
+    else:
+        typer.echo(text.doctor_lines(checks))
+    raise typer.Exit(max((c.exit_code for c in checks if not c.ok), default=0))
+
+
+@app.command("schedule", epilog="Example: etl -c /etc/etl/config.yaml schedule")
+def schedule_cmd(
+    log_level: LogLevel = None,
+    log_format: LogFormatOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The daemon: each source on its cron schedule, until SIGTERM.
+
+    On SIGTERM or SIGINT it finishes the file being imported and exits 0."""
     from etl import daemon
 
 
-    log_to_stderr(log_level)
+    log_to_stderr(log_level, log_format)
     raise typer.Exit(daemon.serve(open_importer(config).runner()))
 
 
@@ -131,7 +188,8 @@ sftp_app = typer.Typer(help="SFTP drops: host key trust.", no_args_is_help=True)
 app.add_typer(sftp_app, name="sftp")
 
 
-@sftp_app.command("trust")
+@sftp_app.command("trust", epilog="Example: etl sftp trust -s lindenhof --fingerprint "
+                  "SHA256:...")
 def sftp_trust_cmd(
     source: SourceOption,
     fingerprint: Annotated[str | None, typer.Option(
@@ -139,8 +197,9 @@ def sftp_trust_cmd(
         "asking when the server presents exactly this key, refuses otherwise.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show the SFTP server's host key fingerprint and, once confirmed, add it to the source's
-    known_hosts (the one way to trust a server)."""
+    """Show the SFTP server's host key and, once confirmed, trust it.
+
+    The fingerprint is added to the source's known_hosts: the one way to trust a server."""
     importer = open_importer(config)
     check = importer.check_host_key(source)
     typer.echo(f"{check.host} presents host key {check.presented}")

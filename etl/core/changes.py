@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,23 @@ class ChangeSet:
     def ended_counts(self) -> dict[str, int]:
         """Rows ended per entity."""
         return {name: len(keys) for name, keys in self.ended.items() if len(keys)}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything this change set writes — rows (with their hashes), ended keys,
+        events — in a stable order: a saved plan is applied only if the same computation gives
+        the same fingerprint."""
+        digest = hashlib.sha256()
+        parts = [*((f"upsert:{k}", v) for k, v in sorted(self.upserts.items())),
+                 *((f"ended:{k}", v) for k, v in sorted(self.ended.items())),
+                 ("events", self.events)]
+        for label, frame in parts:
+            if not len(frame):
+                continue
+            ordered = frame[sorted(frame.columns)].astype("string")
+            ordered = ordered.sort_values(list(ordered.columns)).reset_index(drop=True)
+            digest.update(label.encode())
+            digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
+        return digest.hexdigest()
 
 
 def active_counts(state: dict[str, pd.DataFrame]) -> dict[str, int]:

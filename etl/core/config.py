@@ -25,6 +25,7 @@ from pydantic import (
 from etl.core import cron
 from etl.core.errors import ConfigError
 from etl.core.mapping_format import load_mapping
+from etl.core.monitoring import MetricsConfig
 
 
 class _Model(BaseModel):
@@ -189,6 +190,7 @@ class AppConfig(_Model):
     database: DatabaseConfig = DatabaseConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     retention: RetentionConfig = Field(RetentionConfig(), description="defaults of every source")
+    metrics: MetricsConfig = MetricsConfig()
     umask: str = Field("0077", pattern=r"^0?[0-7]{3}$",
                        description="of every file and folder etl creates (reports, archive "
                        "folders, staging, the SQLite file): by default its own user's only")
@@ -243,6 +245,9 @@ def _resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
         resolved = _relative_to(base, getattr(cfg, key))
         if resolved is not None:
             update[key] = resolved
+    textfile = _relative_to(base, cfg.metrics.textfile)
+    if textfile is not None:
+        update["metrics"] = cfg.metrics.model_copy(update={"textfile": textfile})
     return cfg.model_copy(update=update)
 
 

@@ -135,3 +135,9 @@ class LoadError(EtlError):
 class LoadRefused(LoadError):
     """The database refused this export's data (a constraint, a value it cannot store): rolled
     back, and trying again would fail again — the file goes to the error folder."""
+
+
+class PlanOutdated(EtlError):
+    """A saved plan no longer fits: its file or the database changed since it was made."""
+
+    exit_code = 4

@@ -1,6 +1,7 @@
 """Drops: the reports ERP staff find beside an export that was not imported — every problem as
 a CSV that Excel opens (``<stem>.fehler.csv``), and a short text saying what happened and what to
-do (``<stem>.fehler.txt``), German first, then English."""
+do (``<stem>.fehler.txt``), German first, then English — and the run's page beside every export,
+taken or not (``<stem>.bericht.html``, etl.drops.page)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import pandas as pd
 
 from etl.core.exports import printable
 
-REPORT_SUFFIXES = (".fehler.csv", ".fehler.txt")
+REPORT_SUFFIXES = (".fehler.csv", ".fehler.txt", ".bericht.html")
 
 
-def report_names(stem: str) -> tuple[str, str]:
-    """The names of an export's CSV report and text summary."""
-    csv_suffix, text_suffix = REPORT_SUFFIXES
-    return f"{stem}{csv_suffix}", f"{stem}{text_suffix}"
+def report_names(stem: str) -> tuple[str, str, str]:
+    """The names of an export's CSV report, text summary and run page (etl.drops.page)."""
+    csv_suffix, text_suffix, page_suffix = REPORT_SUFFIXES
+    return f"{stem}{csv_suffix}", f"{stem}{text_suffix}", f"{stem}{page_suffix}"
 
 
 @dataclass(frozen=True)

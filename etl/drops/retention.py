@@ -58,11 +58,17 @@ def _dated(drop: Drop, folder: str, level: int) -> list[str]:
 
 
 def _delete_all(drop: Drop, folder: str, names: list[str], dry_run: bool) -> int:
+    """Deletes every file of ``folder``; counts the exports (their reports go with them)."""
     if not dry_run:
         for name in names:
             drop.delete(folder, name)
         drop.remove_folder(folder)
-    return len(names)
+    return _exports(names)
+
+
+def _exports(names: list[str]) -> int:
+    return sum(1 for name in names if not name.endswith(REPORT_SUFFIXES)
+               and not _PAGE_COPY.search(name))
 
 
 def _purge_error(drop: Drop, error: str, days: int, now: datetime, dry_run: bool) -> int:
@@ -79,7 +85,7 @@ def _purge_error(drop: Drop, error: str, days: int, now: datetime, dry_run: bool
     if not dry_run:
         for name in names:
             drop.delete(error, name)
-    return len(names)
+    return _exports(names)
 
 
 def _export_of(name: str) -> str:
@@ -87,4 +93,10 @@ def _export_of(name: str) -> str:
     for suffix in REPORT_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
+    if copy := _PAGE_COPY.search(name):
+        return name[: copy.start()]
     return PurePosixPath(name).stem
+
+
+# a report whose name was taken: ``stem.bericht~2.html``, ``stem.fehler~2.txt``
+_PAGE_COPY = re.compile(r"\.(bericht|fehler)~\d+\.(html|txt|csv)$")

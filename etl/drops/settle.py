@@ -10,33 +10,43 @@ from pathlib import PurePosixPath
 from etl.core import faults
 from etl.core.config import DropConfig
 from etl.drops.base import Drop, candidates, names_in
+from etl.drops.page import RunPage, render
 from etl.drops.pickup import Pending
 from etl.drops.report import Rejection, csv_bytes, report_names, staff_summary
 
 
 def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: datetime,
-           rejection: Rejection | None = None) -> tuple[str, str | None]:
+           rejection: Rejection | None = None, page: RunPage | None = None
+           ) -> tuple[str, str | None]:
     """Move every file of ``pending`` out of ``folder``; returns where they went and the name of
     the report written beside them. They go to the archive folder of the day ``when`` (local
-    time), or — with a ``rejection`` — to the error folder, where its reports are written
-    *before* the export is moved in, so that it is never there without them. A file already in
-    its target folder stays; names that are taken get ``~2``, ``~3``, .... Raises SourceError
-    when the drop fails (the ledger makes it safe to settle again next pass)."""
+    time), with the run's ``page`` beside them, or — with a ``rejection`` — to the error folder,
+    where its reports (CSV, text, page) are written *before* the export is moved in, so that it
+    is never there without them. A file already in its target folder stays; names that are taken
+    get ``~2``, ``~3``, .... Raises SourceError when the drop fails (the ledger makes it safe to
+    settle again next pass)."""
     if rejection is None:
         target = str(PurePosixPath(cfg.archive) / f"{when:%Y/%m/%d}")
+        key = pending.key
         for i, name in enumerate(pending.names):
             if target != folder:
-                drop.move(folder, name, target)
+                moved_as = drop.move(folder, name, target)
+                key = moved_as if name == pending.key else key
                 if i == 0:
                     faults.point("settle_between_moves")
-        return target, None
+        if page is None:
+            return target, None
+        html_name = report_names(PurePosixPath(key).stem)[2]  # named as the export now is
+        return target, drop.put(target, html_name, render(page, when))
     target = cfg.error
     key = pending.key if target == folder else _free_name(drop, target, pending.key)
-    csv_name, text_name = report_names(PurePosixPath(key).stem)
+    csv_name, text_name, html_name = report_names(PurePosixPath(key).stem)
     written = None
     faults.point("report_write")
     if not rejection.findings.empty:
         written = drop.put(target, csv_name, csv_bytes(rejection.findings))
+    if page is not None:
+        drop.put(target, html_name, render(page, when))
     text_name = drop.put(target, text_name,
                          staff_summary(rejection, written, when).encode("utf-8-sig"))
     for i, name in enumerate(pending.names):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.core import findings
+from etl.core import findings, observe
 from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Join, Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
@@ -51,6 +51,7 @@ def check_export(paths: list[Path], mapping: Mapping,
     names = tuple(labels.get(p, str(p)) for p in paths)
     roles, problems = _assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
+    observe.at("read")
     for role, path in roles.items():
         try:
             table, found = read_table(
@@ -64,8 +65,10 @@ def check_export(paths: list[Path], mapping: Mapping,
         problems.append(found)
     if len(tables) < len(mapping.files):
         return CheckResult(mapping.name, names, None, _redact(findings.concat(problems), mapping))
+    observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
+    observe.at("validate")
     problems += [found, validate(entities)]
     result = _without_echoes(findings.concat(problems))
     return CheckResult(mapping.name, names, entities, _redact(result, mapping))

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.core import faults, findings
+from etl.core import faults, findings, observe
 from etl.core.changes import ChangeSet, DiffOptions, active_counts
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import SourceConfig
-from etl.core.errors import SourceError
+from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
 from etl.pipeline.check import check_export
+from etl.pipeline.plans import Expected
 from etl.stages import diff, guard, moves
 from etl.store import AlreadyApplied, Database, RunRecord
 
@@ -45,6 +46,7 @@ class ImportResult:
     verdict: guard.Verdict | None = None
     findings: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    expected: Expected | None = None  # of a dry run: what applying it as a plan must find
 
     @property
     def ok(self) -> bool:
@@ -84,15 +86,29 @@ def import_export(
     clock: Clock = utc_now,
     dry_run: bool = False,
     override_reason: str | None = None,
+    expect: Expected | None = None,
 ) -> ImportResult:
     """Check, diff, guard and load one export of source ``name`` in one transaction.
 
     ``files``: the export's files — paths on this machine, or files a drop already fetched and
     hashed. Returns the outcome; a rejected or refused export leaves the database unchanged.
-    Raises LoadError when the database fails, SourceError when a file cannot be read.
+    ``expect``: a saved plan's state and change set, which this apply must find (else
+    PlanOutdated). Raises LoadError when the database fails, SourceError when a file cannot be
+    read.
     """
     started = clock()
     run_id = new_run_id(started)
+    export = ", ".join(f.name for f in files)
+    with observe.bound(source=name, run_id=run_id, export=export, stage="read"):
+        return _import(files, name, source, mapping, database, clock, dry_run, override_reason,
+                       started, run_id, expect)
+
+
+def _import(
+    files: Sequence[Path | ExportFile], name: str, source: SourceConfig, mapping: Mapping,
+    database: Database, clock: Clock, dry_run: bool, override_reason: str | None,
+    started: datetime, run_id: str, expect: Expected | None,
+) -> ImportResult:
     described = [_describe(f) for f in files]
     names = tuple(f.name for f in described)
     export_time = max(f.export_time for f in described)
@@ -117,12 +133,17 @@ def import_export(
     faults.point("after_validation")
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
+    observe.at("diff")
     prepared = diff.prepare(checked.entities)
     content = diff.digest(prepared)
     changes, verdict = ChangeSet.nothing({}), guard.Verdict()
     try:
         with database.transaction(source.client) as tx:
             last = tx.last_snapshot(name)
+            token = tx.state_token(source.client, name)
+            if expect is not None and expect.state != token:
+                raise PlanOutdated("the database changed since the plan was made (another "
+                                   "import, purge or erasure of the client): make a new plan")
             after = None
             if last and last.digest == content and last.client == source.client and not dry_run:
                 # the same content as the last accepted export: nothing to compare or write
@@ -135,12 +156,17 @@ def import_export(
                 changes = diff.changes(comparison, stored)
                 changes = moves.add_resident_events(changes, comparison, options)
                 lap("diff")
+                observe.at("guard")
                 verdict = guard.check(changes, active_counts(state), export_time,
                                       last.export_time if last else None, limits,
                                       override_reason)
                 lap("guard")
+            if expect is not None and changes.fingerprint() != expect.changes:
+                raise PlanOutdated("the export now computes to other changes than the plan "
+                                   "(the mapping or a rule changed?): make a new plan")
             if not verdict.ok or dry_run:
                 raise _Rollback
+            observe.at("load")
             status = "applied" if changes.rows_to_write or len(changes.events) else "unchanged"
             if changes.rows_to_write:
                 after = diff.next_state(comparison, fields)
@@ -154,7 +180,8 @@ def import_export(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     lap("load")
     result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
-                          timings=timings)
+                          timings=timings,
+                          expected=Expected(token, changes.fingerprint()) if dry_run else None)
     if status in {"applied", "unchanged"}:
         database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
     return recorded(result) if status == "refused" else result

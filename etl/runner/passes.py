@@ -11,19 +11,21 @@ away) is found again next pass, recognised by its hash as already applied, and a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from etl.core import faults, findings, mapping_format
+from etl.core import faults, findings, mapping_format, observe
 from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, LoadError, LoadRefused, SourceError
@@ -32,11 +34,12 @@ from etl.core.mapping_format import load_mapping
 from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
 from etl.drops.base import FileUnreadable, Progress
-from etl.drops.report import Rejection
 from etl.drops.settle import settle
 from etl.pipeline import ImportResult, import_export, record
 from etl.retention import purge_source
-from etl.runner.results import TAKEN, ExportOutcome, SourcePass
+from etl.runner.metrics import write_metrics
+from etl.runner.reports import rejection, run_page
+from etl.runner.results import ExportOutcome, SourcePass
 from etl.runner.staging import fresh_folder, staging_of, work_folder
 from etl.store import Database
 
@@ -52,6 +55,24 @@ class _OpenSource:
     mapping: mapping_format.Mapping
     drop: Drop
     staging: Path
+
+
+_Method = TypeVar("_Method", bound=Callable[..., SourcePass])
+
+
+def _source_pass(stage: str) -> Callable[[_Method], _Method]:
+    """The method's work (its first argument: the source's name) is the source's, from
+    ``stage`` on: every log line in it names the source (etl.core.observe); when it is done,
+    the metrics textfile is rewritten."""
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def observed(self: Runner, name: str, *args: Any, **kwargs: Any) -> SourcePass:
+            with observe.bound(source=name, stage=stage):
+                done = method(self, name, *args, **kwargs)
+                write_metrics(self.cfg.metrics.textfile, self.database)
+                return done
+        return observed  # type: ignore[return-value]
+    return wrap
 
 
 @dataclass
@@ -73,6 +94,7 @@ class Runner:
         with ThreadPoolExecutor(workers, thread_name_prefix="source") as pool:
             return list(pool.map(self.run, names))
 
+    @_source_pass("pickup")
     def run(self, name: str) -> SourcePass:
         """One pass over source ``name``: take every complete export in its inbox, oldest
         first. Failures of the drop, the database or the configuration end up in the result."""
@@ -102,6 +124,7 @@ class Runner:
             done.error = exc
         return done
 
+    @_source_pass("pickup")
     def retry(self, name: str, key: str, *, override_reason: str | None = None) -> SourcePass:
         """Take the export ``key`` (a file, or a set's manifest) out of the error folder again,
         e.g. a guard refusal an operator overrides; its old reports move along with it."""
@@ -119,6 +142,7 @@ class Runner:
             done.error = exc
         return done
 
+    @_source_pass("purge")
     def purge(self, name: str, *, dry_run: bool = False) -> SourcePass:
         """Delete (``dry_run``: count) what the source's retention says is due: archived and
         rejected exports with their reports, copies left in staging, the personal fields of
@@ -167,6 +191,7 @@ class Runner:
     def _take(self, source: _OpenSource, pending: pickup.Pending, folder: str,
               override_reason: str | None) -> ExportOutcome:
         name, shown = source.name, printable(pending.key)
+        observe.at("pickup", run_id="", export=shown)
         log.info("source %s: taking %s (%d file(s))", name, shown, len(pending.members))
         work = work_folder(source.staging)
         started = self.clock()
@@ -180,8 +205,9 @@ class Runner:
                 new_run_id(started), name, "rejected", names, findings=findings.make(
                     rule, file=shown, line=None, column=None, detail=exc.message)))
         except (SourceError, LoadError) as exc:
-            log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
             failed = ImportResult(new_run_id(started), name, "failed", names)
+            observe.at("settle", run_id=failed.run_id)
+            log.error("source %s: %s stays in %s: %s", name, shown, folder, exc)
             with suppress(LoadError):  # on record unless the database is down
                 record(self.database, failed, source.config.client, started, self.clock,
                        message=str(exc))
@@ -192,6 +218,7 @@ class Runner:
             log.info("source %s: %s is still being written; it waits for the next pass", name,
                      shown)
             return ExportOutcome(pending.key, "changing")
+        observe.at("settle", run_id=result.run_id)
         log.info("source %s: %s %s (run %s)", name, shown, result.status.upper(), result.run_id)
         faults.point("after_commit")
         when = self.clock().astimezone(ZoneInfo(self.cfg.timezone))
@@ -202,7 +229,9 @@ class Runner:
                 return ExportOutcome(pending.key, result.status, result.run_id, None, None,
                                      result)
             target, report = settle(source.drop, source.drop_config, pending, folder, when,
-                                    _rejection(source, pending, result))
+                                    rejection(source.name, source.config.client, pending, result),
+                                    run_page(source.name, source.config.client, pending,
+                                             result))
             if report is not None:
                 with suppress(LoadError):
                     self.database.amend_run(
@@ -223,8 +252,10 @@ class Runner:
         # a set whose manifest names a member that is gone may be an applied set whose
         # archiving was cut short: its files are fetched anyway and looked up in the ledger
         resumable = set(pending.problems["rule"]) == {"manifest.member_missing"}
-        files, problems, changed = pickup.download(source.drop, folder, pending, work,
-                                                   self.progress, despite_problems=resumable)
+        observe.at("download")
+        files, problems, changed = pickup.download(
+            source.drop, folder, pending, work, self.progress or observe.transferred,
+            despite_problems=resumable)
         faults.point("after_download")
         if changed:
             return None
@@ -250,16 +281,3 @@ class Runner:
         record(self.database, result, source.config.client, started, self.clock,
                files=files or ())
         return result
-
-
-def _rejection(source: _OpenSource, pending: pickup.Pending,
-               result: ImportResult) -> Rejection | None:
-    """What ERP staff are told about an export that was not taken; None when it was."""
-    if result.status in TAKEN:
-        return None
-    refusals: tuple[tuple[str, str], ...] = ()
-    if result.status == "refused" and result.verdict is not None:
-        refusals = tuple((p.german, p.english) for p in result.verdict.problems)
-    found = result.findings if result.findings is not None else findings.empty()
-    return Rejection(source.name, source.config.client, pending.key, result.files,
-                     result.run_id, found, refusals)

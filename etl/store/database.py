@@ -35,7 +35,7 @@ from etl.core.config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
-from etl.store import ledger, locks, queries, retention, state, writes
+from etl.store import ledger, locks, metrics, queries, retention, state, writes
 from etl.store.errors import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -45,6 +45,7 @@ from etl.store.errors import (
     translated,
 )
 from etl.store.ledger import RunRecord, Snapshot
+from etl.store.metrics import SourceFacts
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Transaction:
 
     def read_rows(self, client: str, keys: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         return state.read_rows(self.conn, client, keys)
+
+    def state_token(self, client: str, source: str) -> str:
+        return state.state_token(self.conn, client, source)
 
     def apply(self, changes: ChangeSet, run: RunRecord, files: list[ExportFile], now: datetime,
               status: str, digest: str, new_state: dict[str, pd.DataFrame] | None,
@@ -112,6 +116,11 @@ class Database:
         except CommandError as exc:
             raise ConfigError(f"the database schema cannot be migrated: {exc}") from exc
         return self.revision()
+
+    @property
+    def label(self) -> str:
+        """The database's URL without its password, for people."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     def revision(self) -> str | None:
         """The schema's current migration (None: an empty database)."""
@@ -254,11 +263,17 @@ class Database:
         with translated("reading a run"), self.engine.connect() as conn:
             return queries.run(conn, run_id)
 
+    def metric_facts(self) -> dict[str, SourceFacts]:
+        """Per source, the figures of the metrics textfile (from the run records)."""
+        with translated("reading the run records for metrics"), self.engine.connect() as conn:
+            return metrics.source_facts(conn)
+
     def recent_events(self, client: str | None, run_id: str | None, event_type: str | None,
-                      limit: int) -> pd.DataFrame:
-        """The newest change events, filtered, in the order they were written."""
+                      limit: int, after: int | None = None) -> pd.DataFrame:
+        """Change events, filtered, in the order they were written: the newest, or those after
+        the event id ``after``."""
         with translated("reading change events"), self.engine.connect() as conn:
-            return queries.recent_events(conn, client, run_id, event_type, limit)
+            return queries.recent_events(conn, client, run_id, event_type, limit, after)
 
 
 def head_revision() -> str:

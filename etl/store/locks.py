@@ -41,6 +41,19 @@ def lock_transaction(conn: Connection, source: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(source)})
 
 
+# The outbox lock: one transaction at a time appends change events and commits, so that the ids
+# of committed events only ever grow (PostgreSQL hands out ids at insert, not at commit: without
+# it, a consumer reading "after id N" could pass an id a slower transaction commits later).
+OUTBOX_NAMESPACE, OUTBOX_KEY = 0x4F5554, 0  # "OUT"
+
+
+def lock_outbox(conn: Connection) -> None:
+    """Wait for the outbox lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"),
+                     {"ns": OUTBOX_NAMESPACE, "k": OUTBOX_KEY})
+
+
 def _int4(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 

@@ -23,17 +23,24 @@ def recent_runs(conn: Connection, source: str | None, limit: int) -> pd.DataFram
 
 
 def recent_events(
-    conn: Connection, client: str | None, run_id: str | None, event: str | None, limit: int
+    conn: Connection, client: str | None, run_id: str | None, event: str | None, limit: int,
+    after: int | None = None,
 ) -> pd.DataFrame:
-    """The newest change events, filtered, in the order they were written."""
+    """Change events, filtered, in the order they were written: the newest ``limit``, or with
+    ``after`` (a consumer's cursor) the oldest ``limit`` whose id is greater."""
     e = schema.events
     stmt = select(e.c.id, e.c.run_id, e.c.client, e.c.entity, e.c.entity_key, e.c.event,
-                  e.c.fields, e.c.from_unit, e.c.to_unit, e.c.related_key)
+                  e.c.fields, e.c.from_unit, e.c.to_unit, e.c.from_tenancy, e.c.to_tenancy,
+                  e.c.related_key, e.c.created_at)
     for column, value in ((e.c.client, client), (e.c.run_id, run_id), (e.c.event, event)):
         if value:
             stmt = stmt.where(column == value)
+    columns = [c.name for c in stmt.selected_columns]
+    if after is not None:
+        rows = conn.execute(stmt.where(e.c.id > after).order_by(e.c.id).limit(limit)).all()
+        return pd.DataFrame(rows, columns=columns)
     rows = conn.execute(stmt.order_by(e.c.id.desc()).limit(limit)).all()
-    return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns]).iloc[::-1]
+    return pd.DataFrame(rows, columns=columns).iloc[::-1]
 
 
 def run(conn: Connection, run_id: str) -> dict[str, object] | None:

@@ -8,6 +8,8 @@ from the entity tables; and all ERP-owned fields of the few rows whose hash diff
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -172,3 +174,15 @@ def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
                              for c, a in zip(columns, arrays, strict=True)})
     rows = conn.execute(stmt).all()
     return pd.DataFrame(rows, columns=columns)
+
+
+def state_token(conn: Connection, client: str, source: str) -> str:
+    """A token of what the client's stored state is: which runs wrote each entity's state, and
+    the source's last accepted export. Any import, purge or erasure of the client changes it."""
+    s, snap = schema.states, schema.snapshots
+    written = conn.execute(select(s.c.entity, s.c.run_id, s.c.rows)
+                           .where(s.c.client == client).order_by(s.c.entity)).all()
+    last = conn.execute(select(snap.c.run_id, snap.c.digest)
+                        .where(snap.c.source == source)).first()
+    seen = repr(([tuple(r) for r in written], tuple(last) if last else None))
+    return hashlib.sha256(seen.encode()).hexdigest()

@@ -25,6 +25,7 @@ from etl.core.exports import ExportFile
 from etl.core.model import ENTITIES, Kind
 from etl.store import schema
 from etl.store.ledger import RunRecord, record_run, save_snapshot
+from etl.store.locks import lock_outbox
 from etl.store.state import write_state
 
 COPY_CHUNK_ROWS = 100_000
@@ -61,12 +62,12 @@ def apply(
             _end(conn, schema.ENTITY_TABLES[name], name, keys, run, now)
     faults.point("load_after_data")
     _analyze_after_bulk_writes(conn, changes)
-    if len(changes.events):
-        append_events(conn, changes.events, run, now)
     record_run(conn, run, files, now, status, changes.summary(), None, timings=timings)
     if state is not None:
         write_state(conn, run.client, run.run_id, state)
     save_snapshot(conn, run, now, changes.counts, digest)
+    if len(changes.events):  # last: the outbox lock is held from here to the commit
+        append_events(conn, changes.events, run, now)
 
 
 # A table whose rows changed this much gets fresh planner statistics in the same transaction,
@@ -107,7 +108,9 @@ def _values(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> pa.
 
 
 def append_events(conn: Connection, events: pd.DataFrame, run: RunRecord, now: datetime) -> None:
-    """Change events of the run, to the outbox."""
+    """Change events of the run, to the outbox — under the outbox lock, so that event ids are
+    visible in the order they were given (a consumer's cursor never skips one)."""
+    lock_outbox(conn)
     _append(conn, schema.events, _event_values(events, run, now))
 
 

@@ -4,19 +4,24 @@ library's plain data; the CLI and the daemon print or log it."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from etl.core.exports import printable
 from etl.core.mapping_format import Mapping
 from etl.core.retention import PurgeCounts
 from etl.pipeline import CheckResult, ImportResult
 from etl.runner import SourcePass
+from etl.runner.doctor import Check
 from etl.runner.status import SourceStatus
 
 
@@ -101,36 +106,61 @@ def import_summary(result: ImportResult) -> str:
         if result.status == "refused":
             lines.append("Nothing was written. Override with --force --reason '...' if intended.")
     if result.changes is not None:
-        writes, ends = result.changes.written(), result.changes.ended_counts()
-        lines.append(f"Rows written: {writes or 'none'}; ended: {ends or 'none'}")
-        summary = result.changes.summary()
-        lines.append("Events: " + (", ".join(f"{k} {v}" for k, v in summary.items()) or "none"))
+        written = "Rows written" if result.status in {"applied", "unchanged"} else \
+            "Rows it would write"
+        lines.append(f"{written}: {_words(result.changes.written())}; "
+                     f"ended: {_words(result.changes.ended_counts())}")
+        lines.append(f"Events: {_words(result.changes.summary())}")
     return "\n".join(lines)
 
 
-def _short_summary(text: str | None, width: int = 60) -> str:
+def _words(counts: dict[str, int]) -> str:
+    """``{"person": 3, "unit": 1}`` as "person 3, unit 1"; "none" when empty."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _short_summary(counts: dict[str, int], width: int = 60) -> str:
     """Event counts of a run, cut to fit a terminal line."""
-    line = ", ".join(f"{k} {v}" for k, v in json.loads(text or "{}").items())
+    line = _words(counts) if counts else ""
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def runs_table(runs: pd.DataFrame) -> str:
+def _cell(value: object, zone: ZoneInfo) -> str:
+    """A table cell: times in the configured zone to the second, missing values empty."""
+    if isinstance(value, datetime) or (isinstance(value, pd.Timestamp) and not pd.isna(value)):
+        return when(value, zone)
+    return "" if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)) \
+        else str(value)
+
+
+def runs_table(runs: pd.DataFrame, zone: ZoneInfo) -> str:
     """The run history as a table: events per type, or the problems of a rejected export."""
     if not len(runs):
         return "no runs yet"
-    summary = [_short_summary(f if isinstance(f, str) else s)
-               for s, f in zip(runs["summary"], runs["findings"], strict=True)]
-    table = runs.drop(columns="findings").assign(summary=summary).astype(object)
-    return table.where(table.notna(), "").to_string(index=False)  # missing: empty, not NaN
+    rows = []
+    for run in runs.to_dict("records"):
+        counts = _counts(run["findings"]) or _counts(run["summary"])
+        rows.append([_cell(run[c], zone) for c in RUN_COLUMNS] + [_short_summary(counts),
+                                                                  _cell(run["override_reason"],
+                                                                        zone)])
+    return table([*RUN_COLUMNS, "events / problems", "override reason"], rows)
 
 
-def run_details(run: dict[str, object]) -> str:
+RUN_COLUMNS = ("run_id", "source", "status", "guard", "export_time", "finished_at")
+
+
+def _counts(text: object) -> dict[str, int]:
+    return json.loads(text) if isinstance(text, str) and text else {}
+
+
+def run_details(run: dict[str, object], zone: ZoneInfo) -> str:
     """One run in full: files with their hashes, what happened, the guard, timings, report."""
     lines = [f"Run {run['run_id']}  source {run['source']}  client {run['client']}  "
              f"{str(run['status']).upper()}",
-             f"Started {run['started_at']}, finished {run['finished_at']}"]
+             f"Started {_cell(run['started_at'], zone)}, "
+             f"finished {_cell(run['finished_at'], zone)}"]
     if run.get("export_time"):
-        lines.append(f"Export time {run['export_time']}")
+        lines.append(f"Export time {_cell(run['export_time'], zone)}")
     for f in run["files"]:  # type: ignore[attr-defined]
         extra = f"  {f['size']} bytes  sha256 {f['sha256']}" if "sha256" in f else ""
         lines.append(f"File {f['name']}{extra}")
@@ -148,12 +178,13 @@ def run_details(run: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def events_table(events: pd.DataFrame) -> str:
+def events_table(events: pd.DataFrame, zone: ZoneInfo) -> str:
     """Change events as a table (keys and field names only)."""
     if not len(events):
         return "no events"
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        return events.fillna("").to_string(index=False)
+    shown = events.loc[:, (events.notna() & events.ne("")).any()]  # no column all empty
+    return table(list(shown.columns), ([_cell(v, zone) for v in row]
+                                       for row in shown.itertuples(index=False)))
 
 
 def mappings_list(mappings: Iterable[Mapping]) -> str:
@@ -173,9 +204,8 @@ def _ago(moment: datetime | None, now: datetime) -> str:
 
 def status_table(statuses: Iterable[SourceStatus], zone: ZoneInfo, now: datetime) -> str:
     """One line per source, in aligned columns; the state says what needs attention."""
-    header = ("source", "last run", "last success", "export", "waiting", "error", "next run",
-              "state")
-    rows = [header]
+    statuses = list(statuses)
+    rows = []
     for st in statuses:
         state = [word for word, on in (("OVERDUE", st.overdue), ("FAILING", st.failing),
                                        ("DROP?", bool(st.drop_problem))) if on]
@@ -183,13 +213,41 @@ def status_table(statuses: Iterable[SourceStatus], zone: ZoneInfo, now: datetime
             st.source,
             f"{st.last_run.upper()} {_ago(st.last_run_at, now)}" if st.last_run else "never",
             _ago(st.last_success_at, now),
-            f"{st.last_export.astimezone(zone):%Y-%m-%d %H:%M}" if st.last_export else "",
+            when(st.last_export, zone, seconds=False),
             "" if st.waiting is None else str(st.waiting),
             "" if st.in_error is None else str(st.in_error),
-            f"{st.next_run:%Y-%m-%d %H:%M}" if st.next_run else "",
+            when(st.next_run, zone, seconds=False),
             " ".join(state) or "ok"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [table(("source", "last run", "last success", "export", "waiting", "error",
+                    "next run", "state"), rows)]
     lines += [f"{st.source}: {st.drop_problem}" for st in statuses if st.drop_problem]
     return "\n".join(lines)
+
+
+def when(moment: datetime | None, zone: ZoneInfo, *, seconds: bool = True) -> str:
+    """A moment in the configured zone, to the second (or minute); empty when missing. A
+    moment without a zone is UTC (SQLite keeps none)."""
+    if moment is None or pd.isna(moment):
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M{':%S' if seconds else ''}}"
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Aligned columns under a ruled header (rich), without colour or trailing blanks, as wide
+    as the cells need: a pipe or a log gets the same text a terminal does."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="")
+    for column in columns:
+        grid.add_column(column, no_wrap=True)
+    for row in rows:
+        grid.add_row(*row)
+    out = Console(file=io.StringIO(), width=100_000, color_system=None, force_terminal=False)
+    out.print(grid)
+    return "\n".join(line.rstrip() for line in out.file.getvalue().splitlines())  # type: ignore[attr-defined]
+
+
+def doctor_lines(checks: Iterable[Check]) -> str:
+    """One line per check: ok or FAIL, what was found, and for a failure what to fix."""
+    return "\n".join(f"{'ok  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}"
+                     + ("" if c.ok or not c.fix else f"\n      fix: {c.fix}") for c in checks)
