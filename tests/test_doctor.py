@@ -52,7 +52,7 @@ def test_a_ready_installation_passes_and_nothing_moves(tmp_path, database_url, e
     code, lines = doctor(cfg)
     assert code == 0, lines
     assert all(line.startswith("ok") for line in lines.values())
-    assert "schema at 0004" in lines["database"]
+    assert "schema at 0005" in lines["database"]
     assert "fits wodis-style" in lines["source lindenhof export"]
     assert "person 15" in lines["source lindenhof export"]
     assert "fits sap-style" in lines["source wasserturm export"]

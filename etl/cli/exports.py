@@ -3,6 +3,7 @@ runs and events, mappings, rules, schema migrations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,6 +32,7 @@ from etl.core.errors import RejectedFile
 from etl.core.events import EVENT_TYPES
 
 if TYPE_CHECKING:
+    from etl.importer import Importer
     from etl.pipeline import ImportResult
 
 EventType = StrEnum("EventType", {name: name for name in EVENT_TYPES})  # type: ignore[misc]
@@ -99,18 +101,23 @@ def rules_cmd() -> None:
     typer.echo(catalogue_yaml())
 
 
-def _import(files: list[Path], source: str, config: Path | None, dry_run: bool,
-            reason: str | None, report_path: Path | None, json_lines: bool, quiet: bool,
-            log_level: LogLevel, log_format: LogFormatOption) -> None:
+def _imported(call: Callable[[Importer], ImportResult], config: Path | None, json_lines: bool,
+              quiet: bool, log_level: LogLevel, log_format: LogFormatOption,
+              note: Callable[[ImportResult], str | None] = lambda _result: None) -> None:
+    """Runs ``call`` (an import, plan or apply) with logging and progress bars, shows its result
+    (and the ``note`` on it), and exits 4 when the export was rejected or refused."""
+    from etl.console import records, text
 
     log_to_stderr(log_level, log_format, quiet)
     importer = open_importer(config)
     with progress_bars(quiet):
-        result = importer.import_files(files, source, dry_run=dry_run, override_reason=reason,
-                                       report_path=report_path)
-    _show(result, json_lines)
-    if result.status == "rejected" and report_path is not None and not json_lines:
-        typer.echo(f"Report: {report_path}")
+        result = call(importer)
+    if json_lines:
+        echo_json([records.imported(result)])
+    else:
+        typer.echo(text.import_summary(result))
+        if (extra := note(result)) is not None:
+            typer.echo(extra)
     if result.status in {"rejected", "refused"}:
         raise typer.Exit(RejectedFile.exit_code)
 
@@ -135,8 +142,12 @@ def import_cmd(
     """Apply one export to the portal database in one transaction.
 
     Exit 0, 4 (rejected or refused) or 6 (the database failed)."""
-    _import(files, source, config, dry_run, override_reason(force, reason), report_path,
-            json_lines, quiet, log_level, log_format)
+    reason = override_reason(force, reason)
+    _imported(lambda importer: importer.import_files(
+        files, source, dry_run=dry_run, override_reason=reason, report_path=report_path),
+        config, json_lines, quiet, log_level, log_format,
+        lambda result: f"Report: {report_path}" if result.status == "rejected" and report_path
+        else None)
 
 
 @app.command("plan", epilog="Example: etl plan mieterliste_2026-12-01.csv -s lindenhof "
@@ -157,20 +168,14 @@ def plan_cmd(
 
     The same as `etl import --dry-run`; with --out the plan is saved, and `etl apply` imports
     exactly it. Exit 4 when the export would be rejected or refused."""
-    if out is None:
-        _import(files, source, config, True, None, None, json_lines, quiet, log_level,
-                log_format)
-        return
+    def plan(importer: Importer) -> ImportResult:
+        if out is None:
+            return importer.import_files(files, source, dry_run=True)
+        return importer.plan(files, source, out)
 
-    log_to_stderr(log_level, log_format, quiet)
-    importer = open_importer(config)
-    with progress_bars(quiet):
-        result = importer.plan(files, source, out)
-    _show(result, json_lines)
-    if result.expected is not None and not json_lines:
-        typer.echo(f"Plan: {out} — review it, then `etl apply {out}`")
-    if result.status in {"rejected", "refused"}:
-        raise typer.Exit(RejectedFile.exit_code)
+    _imported(plan, config, json_lines, quiet, log_level, log_format,
+              lambda result: f"Plan: {out} — review it, then `etl apply {out}`"
+              if out is not None and result.expected is not None else None)
 
 
 @app.command("apply", epilog="Example: etl apply dezember.plan.json --force --reason "
@@ -191,22 +196,8 @@ def apply_cmd(
     Refused (exit 4) when a file or the database changed since the plan was made, or when the
     export now computes to other changes; the guard judges as in `etl import`."""
     override = override_reason(force, reason)
-    log_to_stderr(log_level, log_format, quiet)
-    importer = open_importer(config)
-    with progress_bars(quiet):
-        result = importer.apply(plan, override)
-    _show(result, json_lines)
-    if result.status in {"rejected", "refused"}:
-        raise typer.Exit(RejectedFile.exit_code)
-
-
-def _show(result: ImportResult, json_lines: bool) -> None:
-    from etl.console import records, text
-
-    if json_lines:
-        echo_json([records.imported(result)])
-    else:
-        typer.echo(text.import_summary(result))
+    _imported(lambda importer: importer.apply(plan, override), config, json_lines, quiet,
+              log_level, log_format)
 
 
 @app.command("runs", epilog="Example: etl runs --source lindenhof --limit 5")

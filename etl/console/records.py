@@ -102,7 +102,8 @@ def imported(result: ImportResult) -> dict[str, Any]:
             "written": changes.written() if changes else {},
             "ended": changes.ended_counts() if changes else {},
             "events": changes.summary() if changes else {},
-            **_findings(result.findings), "timings": result.timings}
+            **_findings(result.findings), "timings": result.timings,
+            "warnings": list(result.warnings)}
 
 
 def source_pass(done: SourcePass) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def import_summary(result: ImportResult) -> str:
     if result.status == "rejected":
         assert result.findings is not None
         return "\n".join([*lines, findings_summary(result.files, None, result.findings)])
+    lines += [f"Warning: {warning}" for warning in result.warnings]
     if result.verdict is not None:
         lines.append(f"Guard: {result.verdict.label}")
         lines += [f"  - {refusal.english}" for refusal in result.verdict.problems]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +35,8 @@ class _Model(BaseModel):
 class GuardConfig(_Model):
     max_ended_share: float = Field(0.10, ge=0, le=1, description="of the active tenancies")
     max_shrink: float = Field(0.20, ge=0, le=1, description="drop of resident rows")
+    dialect_change: Literal["refuse", "warn"] = Field(
+        "refuse", description="a column renamed, added or missing against the last export")
 
 
 class SftpConfig(_Model):

@@ -146,6 +146,7 @@ class SourceTable:
     headers: dict[str, str]  # source field name -> header text as found in the file
     encoding: str
     header_line: int
+    header: tuple[str, ...] = ()  # every column of the header row, as found (dialect drift)
 
 
 @dataclass(frozen=True)

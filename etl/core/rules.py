@@ -230,6 +230,16 @@ RULES: dict[str, Rule] = {
         "Export hat {now} statt {before} Bewohnerzeilen (−{drop}, erlaubt −{limit}).",
         "Export has {now} instead of {before} resident rows (−{drop}, limit −{limit}).",
     ),
+    "dialect.columns": Rule(
+        "Die Spalten der Datei „{role}“ haben sich gegenüber dem zuletzt übernommenen Export "
+        "geändert: fehlt {missing}; neu {added}. Bitte den Export im ERP prüfen.",
+        "The columns of file '{role}' changed against the last accepted export: missing "
+        "{missing}; new {added}.",
+    ),
+    "dialect.encoding": Rule(
+        "Die Datei „{role}“ ist jetzt in {now} statt {before} gespeichert.",
+        "File '{role}' is now encoded in {now} instead of {before}.",
+    ),
     "schema.dtype": Rule(
         "Interner Typfehler in Spalte (bitte melden).",
         "Internal type error in column (please report).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +29,7 @@ class CheckResult:
     files: tuple[str, ...]
     entities: Entities | None
     findings: pd.DataFrame
+    dialect: dict[str, dict] = field(default_factory=dict)  # per file role: form of the file
 
     @property
     def ok(self) -> bool:
@@ -65,13 +66,15 @@ def check_export(paths: list[Path], mapping: Mapping,
         problems.append(found)
     if len(tables) < len(mapping.files):
         return CheckResult(mapping.name, names, None, _redact(findings.concat(problems), mapping))
+    dialect = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
+                      "header": list(t.header)} for role, t in tables.items()}
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
     observe.at("validate")
     problems += [found, validate(entities)]
     result = _without_echoes(findings.concat(problems))
-    return CheckResult(mapping.name, names, entities, _redact(result, mapping))
+    return CheckResult(mapping.name, names, entities, _redact(result, mapping), dialect)
 
 
 def _assign_roles(

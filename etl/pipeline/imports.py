@@ -3,6 +3,7 @@ every outcome on record."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ def _describe(file: Path | ExportFile) -> ExportFile:
     except OSError as exc:
         raise SourceError(f"{file} cannot be read: {exc}") from exc
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -47,6 +50,7 @@ class ImportResult:
     findings: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     expected: Expected | None = None  # of a dry run: what applying it as a plan must find
+    warnings: tuple[str, ...] = ()  # e.g. the export's form changed (not refused)
 
     @property
     def ok(self) -> bool:
@@ -161,6 +165,10 @@ def _import(
                                       last.export_time if last else None, limits,
                                       override_reason)
                 lap("guard")
+            verdict, warnings = _judge_form(verdict, guard.dialect_drift(
+                last.dialect if last else None, checked.dialect), source, override_reason)
+            for warning in warnings:
+                log.warning("source %s: %s", name, warning)
             if expect is not None and changes.fingerprint() != expect.changes:
                 raise PlanOutdated("the export now computes to other changes than the plan "
                                    "(the mapping or a rule changed?): make a new plan")
@@ -173,6 +181,7 @@ def _import(
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
                             verdict.override_reason)
             tx.apply(changes, run, described, clock(), status, content, after, timings)
+            tx.remember_dialect(name, checked.dialect)
             faults.point("load_before_commit")
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
@@ -180,11 +189,24 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     lap("load")
     result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
-                          timings=timings,
+                          timings=timings, warnings=warnings,
                           expected=Expected(token, changes.fingerprint()) if dry_run else None)
     if status in {"applied", "unchanged"}:
         database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
     return recorded(result) if status == "refused" else result
+
+
+def _judge_form(verdict: guard.Verdict, drift: list[guard.Refusal], source: SourceConfig,
+                override_reason: str | None) -> tuple[guard.Verdict, tuple[str, ...]]:
+    """A change of the export's form against the last accepted one: changed columns are refused
+    (``guard.dialect_change: refuse``, the default) like the guard's other refusals; another
+    encoding, or columns with ``warn``, are warnings."""
+    refuse = [d for d in drift
+              if d.rule == "dialect.columns" and source.guard.dialect_change == "refuse"]
+    warnings = tuple(d.english for d in drift if d not in refuse)
+    if refuse:
+        verdict = guard.Verdict([*verdict.problems, *refuse], override_reason)
+    return verdict, warnings
 
 
 def _stopwatch(timings: dict[str, float]) -> Callable[[str], None]:

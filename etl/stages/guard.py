@@ -3,6 +3,7 @@ written. Refusals name the numbers; an operator may override with a reason (reco
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -74,3 +75,27 @@ def check(
         refuse("guard.shrink", before=residents, now=now, drop=f"{1 - now / residents:.1%}",
                limit=f"{limits.max_shrink:.0%}")
     return Verdict(refusals, override_reason if refusals else None)
+
+
+def dialect_drift(before: dict[str, dict] | None, now: dict[str, dict]) -> list[Refusal]:
+    """How the export's files differ in form from the last accepted export's: per file role,
+    a header column renamed, added or missing, another delimiter (``dialect.columns``) or
+    another encoding (``dialect.encoding``). None before: nothing to compare (the first
+    import, or one made before this was remembered)."""
+    found: list[Refusal] = []
+    for role, was in sorted((before or {}).items()):
+        if role not in now:
+            continue
+        new = now[role]
+        old_cols, new_cols = Counter(was.get("header", [])), Counter(new.get("header", []))
+        missing, added = list((old_cols - new_cols).elements()), list((new_cols - old_cols)
+                                                                        .elements())
+        if missing or added or was.get("delimiter") != new.get("delimiter"):
+            found.append(Refusal("dialect.columns", *message(
+                "dialect.columns", role=role, missing=", ".join(missing) or "–",
+                added=", ".join(added) or "–")))
+        if was.get("encoding") != new.get("encoding"):
+            found.append(Refusal("dialect.encoding", *message(
+                "dialect.encoding", role=role, before=was.get("encoding"),
+                now=new.get("encoding"))))
+    return found

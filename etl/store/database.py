@@ -63,6 +63,9 @@ class Transaction:
     def read_rows(self, client: str, keys: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         return state.read_rows(self.conn, client, keys)
 
+    def remember_dialect(self, source: str, dialect: dict[str, dict]) -> None:
+        ledger.remember_dialect(self.conn, source, dialect)
+
     def state_token(self, client: str, source: str) -> str:
         return state.state_token(self.conn, client, source)
 

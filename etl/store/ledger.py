@@ -33,16 +33,25 @@ class Snapshot:
     export_time: datetime | None
     counts: dict[str, int]
     digest: str
+    dialect: dict[str, dict] | None = None  # per file role: encoding, delimiter, header
 
 
 def last_snapshot(conn: Connection, source: str) -> Snapshot | None:
     """The source's last accepted export; None before the first."""
     s = schema.snapshots
-    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest)
+    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest, s.c.dialect)
                        .where(s.c.source == source)).first()
     if row is None:
         return None
-    return Snapshot(row.client, as_utc(row.export_time), json.loads(row.counts), row.digest)
+    return Snapshot(row.client, as_utc(row.export_time), json.loads(row.counts), row.digest,
+                    json.loads(row.dialect) if row.dialect else None)
+
+
+def remember_dialect(conn: Connection, source: str, dialect: dict[str, dict]) -> None:
+    """The form of the export just accepted (its snapshot is written in the same
+    transaction)."""
+    s = schema.snapshots
+    conn.execute(update(s).where(s.c.source == source).values(dialect=json.dumps(dialect)))
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -127,6 +127,7 @@ snapshots = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False),
     Column("counts", Text, nullable=False),  # JSON: rows per entity in the accepted export
     Column("digest", String(64), nullable=False),  # content fingerprint (stages.diff.digest)
+    Column("dialect", Text),  # JSON: per file role, encoding, delimiter and header row
 )
 
 # The client's state as the diff reads it (keys, row hashes, active flags and what moves need),

@@ -91,8 +91,9 @@ def _read(
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
     if frame.empty and bad_rows.empty:
         raise read_error("file.no_data", file, header_idx + 1)
-    headers = {name: header[i].strip().replace("\ufeff", "") for name, i in positions.items()}
-    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1)
+    found = tuple(h.strip().replace("\ufeff", "") for h in header)
+    headers = {name: found[i] for name, i in positions.items()}
+    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1, found)
     characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
                                     control=has_control(body))
     return table, findings.concat([bad_rows, characters])
