@@ -18,11 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import (
     ArgumentError,
@@ -35,7 +30,7 @@ from etl.core.config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
-from etl.store import ledger, locks, metrics, queries, retention, state, writes
+from etl.store import ledger, locks, metrics, migrate, queries, retention, state, writes
 from etl.store.errors import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -47,7 +42,7 @@ from etl.store.errors import (
 from etl.store.ledger import RunRecord, Snapshot
 from etl.store.metrics import SourceFacts
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+
 @dataclass(frozen=True)
 class Transaction:
     """One export's transaction: what the pipeline reads and writes inside it."""
@@ -113,11 +108,8 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> str | None:
         """Create or upgrade the portal schema to ``revision``; returns the revision now."""
-        try:
-            with translated("migrating the schema"):
-                command.upgrade(_alembic_config(self.engine), revision)
-        except CommandError as exc:
-            raise ConfigError(f"the database schema cannot be migrated: {exc}") from exc
+        with translated("migrating the schema"):
+            migrate.upgrade(self.engine, revision)
         return self.revision()
 
     @property
@@ -128,11 +120,11 @@ class Database:
     def revision(self) -> str | None:
         """The schema's current migration (None: an empty database)."""
         with translated("reading the schema revision"), self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return migrate.current_revision(conn)
 
     def check_schema(self) -> None:
         """Raise ConfigError unless the schema is at the newest migration."""
-        current, head = self.revision(), head_revision()
+        current, head = self.revision(), migrate.head_revision()
         if current != head:
             raise ConfigError(
                 f"database schema is at {current or 'nothing'}, this version needs {head}: "
@@ -277,18 +269,6 @@ class Database:
         the event id ``after``."""
         with translated("reading change events"), self.engine.connect() as conn:
             return queries.recent_events(conn, client, run_id, event_type, limit, after)
-
-
-def head_revision() -> str:
-    """The newest migration this version brings."""
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()  # type: ignore[return-value]
-
-
-def _alembic_config(engine: Engine | None) -> AlembicConfig:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
