@@ -13,7 +13,7 @@ Errors are the project's error tree (`etl.core.errors`), never a dependency's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pandas as pd
 from etl.core import mapping_format, observe
 from etl.core.clock import new_run_id, utc_now
 from etl.core.config import AppConfig, load_config
-from etl.core.errors import ConfigError, PlanOutdated
+from etl.core.errors import ConfigError, PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import load_mapping
 from etl.drops import report
@@ -106,7 +106,8 @@ class Importer:
         """Create or upgrade the portal schema; returns its revision."""
         return self.database.upgrade()
 
-    def import_files(self, files: list[Path], source: str, *, dry_run: bool = False,
+    def import_files(self, files: Sequence[Path | ExportFile], source: str, *,
+                     dry_run: bool = False,
                      override_reason: str | None = None,
                      report_path: Path | None = None) -> ImportResult:
         """Apply one export of ``source`` (every file of a multi-file export at once) in one
@@ -127,7 +128,11 @@ class Importer:
     def plan(self, files: list[Path], source: str, out: Path) -> ImportResult:
         """What importing the export would change (a dry run), saved to ``out`` as a plan for
         people to review and for `apply` to import exactly."""
-        result = self.import_files(files, source, dry_run=True)
+        try:  # hashed once: for the import and for the plan
+            described = [ExportFile.of(f) for f in files]
+        except OSError as exc:
+            raise SourceError(f"{exc.filename} cannot be read: {exc.strerror}") from exc
+        result = self.import_files(described, source, dry_run=True)
         if result.expected is None:  # rejected or already applied: nothing to plan
             return result
         src = self.cfg.source(source)
@@ -136,9 +141,8 @@ class Importer:
         events = changes.events[["entity", "entity_key", "event", "fields", "from_unit",
                                  "to_unit"]].astype(object)
         plan = Plan(source, src.client, src.mapping,
-                    [{"path": str(Path(f).resolve()), "name": str(f), "sha256": d.sha256,
-                      "size": d.size} for f, d in zip(files, map(ExportFile.of, files),
-                                                      strict=True)],
+                    [{"path": str(d.path.resolve()), "name": d.name, "sha256": d.sha256,
+                      "size": d.size} for d in described],
                     result.expected, utc_now().isoformat(timespec="seconds"),
                     {"status": result.status, "guard": verdict.label,
                      "guard_problems": [p.english for p in verdict.problems],

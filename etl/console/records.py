@@ -43,10 +43,6 @@ def _plain(value: object, zone: ZoneInfo) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _counts(text: object) -> dict[str, int]:
-    return json.loads(text) if isinstance(text, str) and text else {}
-
-
 def status(st: SourceStatus, zone: ZoneInfo) -> dict[str, Any]:
     return {"source": st.source, "ok": st.ok, "last_run": st.last_run,
             "last_run_at": moment(st.last_run_at, zone),
@@ -60,9 +56,7 @@ def runs(frame: pd.DataFrame, zone: ZoneInfo) -> Iterator[dict[str, Any]]:
     """The run history: events per type (``summary``) and problems per rule (``findings``) as
     objects."""
     for row in frame.to_dict("records"):
-        out = {k: _plain(v, zone) for k, v in row.items()}
-        out["summary"], out["findings"] = _counts(row["summary"]), _counts(row["findings"])
-        yield out
+        yield {k: _plain(v, zone) for k, v in row.items()}
 
 
 def run(record: dict[str, object], zone: ZoneInfo) -> dict[str, Any]:

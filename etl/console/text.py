@@ -5,7 +5,6 @@ library's plain data; the CLI and the daemon print or log it."""
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +127,7 @@ def _short_summary(counts: dict[str, int], width: int = 60) -> str:
 
 def _cell(value: object, zone: ZoneInfo) -> str:
     """A table cell: times in the configured zone to the second, missing values empty."""
-    if isinstance(value, datetime) or (isinstance(value, pd.Timestamp) and not pd.isna(value)):
+    if isinstance(value, datetime):  # pd.NaT too: `when` makes it empty
         return when(value, zone)
     return "" if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)) \
         else str(value)
@@ -140,7 +139,7 @@ def runs_table(runs: pd.DataFrame, zone: ZoneInfo) -> str:
         return "no runs yet"
     rows = []
     for run in runs.to_dict("records"):
-        counts = _counts(run["findings"]) or _counts(run["summary"])
+        counts = run["findings"] or run["summary"]
         rows.append([_cell(run[c], zone) for c in RUN_COLUMNS] + [_short_summary(counts),
                                                                   _cell(run["override_reason"],
                                                                         zone)])
@@ -148,10 +147,6 @@ def runs_table(runs: pd.DataFrame, zone: ZoneInfo) -> str:
 
 
 RUN_COLUMNS = ("run_id", "source", "status", "guard", "export_time", "finished_at")
-
-
-def _counts(text: object) -> dict[str, int]:
-    return json.loads(text) if isinstance(text, str) and text else {}
 
 
 def run_details(run: dict[str, object], zone: ZoneInfo) -> str:
@@ -184,8 +179,17 @@ def events_table(events: pd.DataFrame, zone: ZoneInfo) -> str:
     if not len(events):
         return "no events"
     shown = events.loc[:, (events.notna() & events.ne("")).any()]  # no column all empty
-    return table(list(shown.columns), ([_cell(v, zone) for v in row]
-                                       for row in shown.itertuples(index=False)))
+    cells = pd.DataFrame({name: _cells(shown[name], zone) for name in shown.columns})
+    return table(list(cells.columns), cells.to_numpy().tolist())
+
+
+def _cells(values: pd.Series, zone: ZoneInfo) -> pd.Series:
+    """A column as table cells (``_cell``, whole columns): times in the configured zone to the
+    second (naive ones are UTC), missing values empty."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values.dt.tz_localize(UTC) if values.dt.tz is None else values
+        return stamps.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    return values.astype(object).where(values.notna(), "").astype(str)
 
 
 def mappings_list(mappings: Iterable[Mapping]) -> str:

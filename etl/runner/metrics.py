@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, write_to_textfile
@@ -20,12 +19,6 @@ from etl.store import Database
 from etl.store.metrics import SourceFacts
 
 log = logging.getLogger(__name__)
-
-
-def _seconds(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class _Facts(Collector):
@@ -63,8 +56,8 @@ class _Facts(Collector):
                     *((k, v, stages) for k, v in fact.stage_seconds.items())):
                 family.add_metric([source, label], value)
             for family, moment in ((success, fact.last_success), (last, fact.last_run)):
-                if (value := _seconds(moment)) is not None:
-                    family.add_metric([source], value)
+                if moment is not None:
+                    family.add_metric([source], moment.timestamp())
             in_a_row.add_metric([source], fact.failures_in_a_row)
         written = GaugeMetricFamily("etl_metrics_written_timestamp_seconds",
                                     "When this file was written.")

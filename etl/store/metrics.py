@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from etl.store import schema
+from etl.store.ledger import as_utc
 from etl.store.queries import IMPORTS, SUCCESSES
 
 FAILURES = ("rejected", "refused", "failed")
@@ -39,8 +40,8 @@ def source_facts(conn: Connection) -> dict[str, SourceFacts]:
                                r.c.findings, r.c.timings).where(r.c.status.in_(IMPORTS))
                         .order_by(r.c.source, r.c.started_at.desc())).all()
     newest_first: dict[str, list[str]] = {}
-    for source, status, finished, summary, problems, timings in rows:
-        fact = facts[source]
+    for source, status, finished_at, summary, problems, timings in rows:
+        fact, finished = facts[source], as_utc(finished_at)
         if source not in newest_first:
             fact.last_run, fact.stage_seconds = finished, json.loads(timings or "{}")
         newest_first.setdefault(source, []).append(status)

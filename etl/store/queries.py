@@ -11,15 +11,20 @@ from etl.store import schema
 
 
 def recent_runs(conn: Connection, source: str | None, limit: int) -> pd.DataFrame:
-    """The newest runs, newest first."""
+    """The newest runs, newest first; ``summary`` (events per type) and ``findings`` (problems
+    per rule) as dicts."""
     r = schema.runs
     stmt = select(r.c.run_id, r.c.source, r.c.status, r.c.guard, r.c.export_time,
                   r.c.finished_at, r.c.summary, r.c.findings, r.c.override_reason)
     if source:
         stmt = stmt.where(r.c.source == source)
     rows = conn.execute(stmt.order_by(r.c.started_at.desc()).limit(limit)).all()
-    return pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
-                                       "finished_at", "summary", "findings", "override_reason"])
+    frame = pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
+                                        "finished_at", "summary", "findings", "override_reason"])
+    for key in ("summary", "findings"):
+        frame[key] = [json.loads(text) if isinstance(text, str) and text else {}
+                      for text in frame[key]]  # an all-empty column comes back as NaN
+    return frame
 
 
 def recent_events(
