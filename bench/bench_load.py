@@ -34,7 +34,7 @@ STEPS = ("first", "next", "again")
 
 def _child(url: str, path: str) -> None:
     from etl.core.config import SourceConfig
-    from etl.core.mapping_format import load_mapping
+    from etl.core.mapping_load import load_mapping
     from etl.pipeline import import_export
     from etl.store import Database
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _child(path: str, mapping: str) -> None:
     import pandas as pd
 
-    from etl.core.mapping_format import load_mapping
+    from etl.core.mapping_load import load_mapping
     from etl.pipeline import check_export
 
     if mapping == "pandas":

@@ -7,7 +7,9 @@ sqlite-utils' commands call ``Database`` methods; a Python user can call them ju
     result = importer.import_files([Path("mieterliste_2026-11-01.csv")], source="lindenhof")
     passes = importer.run()
 
-Errors are the project's error tree (`etl.core.errors`), never a dependency's.
+Errors are the project's error tree (`etl.core.errors`), never a dependency's. Each method
+imports the heavy modules it needs (pandas, SQLAlchemy, paramiko), so that `etl status` — on an
+SQLite file read through `etl.store.glance` — starts without them.
 """
 
 from __future__ import annotations
@@ -16,24 +18,25 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from etl.core import mapping_format, observe
-from etl.core.clock import new_run_id, utc_now
+from etl.core import mapping_format
+from etl.core.clock import utc_now
 from etl.core.config import AppConfig, load_config
 from etl.core.errors import ConfigError, PlanOutdated, SourceError
 from etl.core.exports import ExportFile
-from etl.core.mapping_format import load_mapping
-from etl.drops import report
-from etl.drops.sftp import HostKeyCheck, check_host_key, trust_host_key
-from etl.pipeline import CheckResult, ImportResult, check_export, group_exports, import_export
-from etl.pipeline.plans import Plan
-from etl.runner import Runner, SourcePass
-from etl.runner.doctor import Check, diagnose
-from etl.runner.metrics import write_metrics
+from etl.core.mapping_load import load_mapping
 from etl.runner.status import SourceStatus, source_status
-from etl.store import Database, RunRecord
+from etl.store.glance import SqliteRuns, sqlite_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from etl.drops.sftp import HostKeyCheck
+    from etl.pipeline import CheckResult, ImportResult
+    from etl.runner import Runner, SourcePass
+    from etl.runner.doctor import Check
+    from etl.store import Database
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Importer:
     def database(self) -> Database:
         """The portal database (connected on first use)."""
         if self._database is None:
+            from etl.store import Database
+
             self._database = Database.from_config(self.cfg.database, self.environ,
                                                   self.cfg.scheduler.max_parallel)
         return self._database
@@ -86,6 +91,10 @@ class Importer:
         """Read, map and validate exports: the files of a one-file dialect are separate exports,
         those of a multi-file dialect one. With ``report_path``, the error report of a rejected
         export is written there (with several exports: one per export, named after it)."""
+        from etl.core import observe
+        from etl.drops import names, report
+        from etl.pipeline import check_export, group_exports
+
         spec = self.mapping(mapping)
         exports = group_exports(files, spec)
         out = []
@@ -95,7 +104,7 @@ class Importer:
             target = None
             if not result.ok and report_path is not None:
                 target = report_path if len(exports) == 1 else report_path.with_name(
-                    report.report_names(paths[0].stem)[0])
+                    names.report_names(paths[0].stem)[0])
                 report.write_csv(result.findings, target)
             out.append(Checked(result, target))
         return out
@@ -113,13 +122,16 @@ class Importer:
         """Apply one export of ``source`` (every file of a multi-file export at once) in one
         transaction; ``dry_run``: compute the change set, write nothing. With ``report_path``,
         the error report of a rejected export is written there."""
+        from etl.drops import report
+        from etl.pipeline import import_export
+
         src = self.cfg.source(source)
         spec = self.mapping(src.mapping)
         self.database.check_schema()
         result = import_export(files, source, src, spec, self.database, dry_run=dry_run,
                                override_reason=override_reason)
         if not dry_run:
-            write_metrics(self.cfg.metrics.textfile, self.database)
+            self._write_metrics()
         if result.status == "rejected" and report_path is not None:
             assert result.findings is not None
             report.write_csv(result.findings, report_path)
@@ -128,6 +140,8 @@ class Importer:
     def plan(self, files: list[Path], source: str, out: Path) -> ImportResult:
         """What importing the export would change (a dry run), saved to ``out`` as a plan for
         people to review and for `apply` to import exactly."""
+        from etl.pipeline.plans import Plan
+
         try:  # hashed once: for the import and for the plan
             described = [ExportFile.of(f) for f in files]
         except OSError as exc:
@@ -158,6 +172,9 @@ class Importer:
     def apply(self, plan_path: Path, override_reason: str | None = None) -> ImportResult:
         """Import exactly what the plan at ``plan_path`` shows; raises PlanOutdated when a file
         or the database changed since it was made, or the export computes to other changes."""
+        from etl.pipeline import import_export
+        from etl.pipeline.plans import Plan
+
         plan = Plan.load(plan_path)
         src = self.cfg.source(plan.source)
         if src.client != plan.client or src.mapping != plan.mapping:
@@ -167,7 +184,7 @@ class Importer:
         self.database.check_schema()
         result = import_export(files, plan.source, src, self.mapping(src.mapping), self.database,
                                override_reason=override_reason, expect=plan.expected)
-        write_metrics(self.cfg.metrics.textfile, self.database)
+        self._write_metrics()
         return result
 
     def runs(self, source: str | None = None, limit: int = 20) -> pd.DataFrame:
@@ -189,6 +206,8 @@ class Importer:
 
     def runner(self) -> Runner:
         """The runner of passes over the drops (the schema must be current)."""
+        from etl.runner import Runner
+
         self.database.check_schema()
         return Runner(self.cfg, self.database, environ=self.environ)
 
@@ -223,28 +242,38 @@ class Importer:
         if not sources:
             known = ", ".join(sorted({s.client for s in self.cfg.sources.values()})) or "none"
             raise ConfigError(f"no source imports client {client!r} (known: {known})")
+        from etl.core.clock import new_run_id
+        from etl.store import RunRecord
+
         self.database.check_schema()
         now = utc_now()
         run = RunRecord(new_run_id(now), sources[0], client, now, None, None, None)
         erased = self.database.erase_person(person, run, now)
-        write_metrics(self.cfg.metrics.textfile, self.database)
+        self._write_metrics()
         return run.run_id if erased else None
 
     def status(self, sources: list[str] | None = None) -> list[SourceStatus]:
         """Per source: last run, last success, what waits, what is in error, the next run,
-        overdue or failing (the drops are listed)."""
-        self.database.check_schema()
+        overdue or failing (the drops are listed). A plain SQLite file is read without
+        SQLAlchemy (etl.store.glance): a monitoring check calls this every minute."""
+        path = sqlite_file(self.cfg.database, self.environ) if self._database is None else None
+        runs = SqliteRuns(path) if path is not None else self.database
+        runs.check_schema()
         now = utc_now()
-        return [source_status(self.cfg, self.database, name, self.environ, now)
+        return [source_status(self.cfg, runs, name, self.environ, now)
                 for name in sources or list(self.cfg.sources)]
 
     def doctor(self) -> list[Check]:
         """Every readiness check: work folder, database, each source's mapping, drop and newest
         waiting export, the metrics folder — nothing is imported or moved."""
+        from etl.runner.doctor import diagnose
+
         return list(diagnose(self.cfg, self.database, self.environ))
 
     def check_host_key(self, source: str) -> HostKeyCheck:
         """The host key the source's SFTP server presents, compared with known_hosts."""
+        from etl.drops.sftp import check_host_key
+
         drop = self.cfg.source(source).drop
         if drop is None or drop.sftp is None:
             raise ConfigError(f"source {source!r} has no SFTP drop")
@@ -253,4 +282,12 @@ class Importer:
     def trust_host_key(self, check: HostKeyCheck, confirmed: str | None = None) -> None:
         """Write the presented key to known_hosts (``confirmed``: the fingerprint the server's
         administrator confirmed; refused when it differs)."""
+        from etl.drops.sftp import trust_host_key
+
         trust_host_key(check, confirmed)
+
+    def _write_metrics(self) -> None:
+        """Rewrite the metrics textfile (if configured) from the run records."""
+        from etl.runner.metrics import write_metrics
+
+        write_metrics(self.cfg.metrics.textfile, self.database)

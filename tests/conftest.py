@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl.core.mapping_format import Mapping, load_mapping, parse_mapping
+from etl.core.mapping_format import Mapping
+from etl.core.mapping_load import load_mapping, parse_mapping
 from etl.pipeline import CheckResult, check_export
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from etl.core.errors import ConfigError
-from etl.core.mapping_format import load_mapping, parse_mapping
+from etl.core.mapping_load import load_mapping, parse_mapping
 from etl.pipeline import check_export
 from tests.conftest import MINI_HEADER, MINI_ROW, MINI_YAML, mini_mapping, rules_at
 

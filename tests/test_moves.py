@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from etl.core.config import SourceConfig
-from etl.core.mapping_format import parse_mapping
+from etl.core.mapping_load import parse_mapping
 from etl.pipeline import import_export
 from etl.store import Database
 from tests.conftest import MINI_HEADER, MINI_YAML

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.core.mapping_format import load_mapping
+from etl.core.mapping_load import load_mapping
 from etl.core.model import ENTITIES
 from etl.pipeline import check_export, group_exports
 from tests.conftest import MAPPINGS, SAMPLES, write_config

@@ -4,6 +4,8 @@ overdue, failing, or its drop cannot be read."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -68,3 +70,45 @@ def test_a_drop_that_cannot_be_read_is_named(tmp_path, database_url, engine) -> 
     code, line, output = status(cfg)
     assert code == 7 and line.endswith("DROP?")
     assert "lindenhof: " in output and "Traceback" not in output
+
+
+def test_an_sqlite_file_is_read_as_the_store_reads_it(tmp_path) -> None:
+    """`etl status` reads a plain SQLite file with sqlite3 (etl.store.glance): the same runs,
+    times in UTC, as Database reads through SQLAlchemy."""
+    from etl.store import Database
+    from etl.store.glance import SqliteRuns
+
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    cfg = config(tmp_path, url)
+    assert cli.invoke(app, ["db", "upgrade", "--config", cfg]).exit_code == 0
+    shutil.copy(BAD, tmp_path / "drop" / "inbox" / "mieterliste_2026-10-01.csv")
+    shutil.copy(NOV, tmp_path / "drop" / "inbox")
+    cli.invoke(app, ["run", "--config", cfg])
+    database = Database.connect(url)
+    newest, success = SqliteRuns(tmp_path / "portal.db").last_runs("lindenhof")
+    assert (newest, success) == database.last_runs("lindenhof")
+    database.dispose()
+    assert newest is not None and success is not None
+    assert newest["status"] == "applied" and newest["finished_at"].tzinfo is not None
+    assert success["export_time"].tzinfo is not None
+    assert SqliteRuns(tmp_path / "portal.db").last_runs("elsewhere") == (None, None)
+
+
+def test_status_on_a_missing_sqlite_file_says_to_upgrade_and_creates_nothing(tmp_path) -> None:
+    cfg = config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}")
+    result = cli.invoke(app, ["status", "--config", cfg])
+    assert result.exit_code == 3 and "etl db upgrade" in result.output
+    assert not (tmp_path / "portal.db").exists()
+
+
+def test_status_on_sqlite_starts_without_the_heavy_libraries(tmp_path) -> None:
+    """What makes `etl status` start fast (bench/bench_cli.py measures it): on an SQLite file it
+    imports neither pandas, pyarrow, SQLAlchemy, Alembic nor paramiko."""
+    cfg = config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}")
+    assert cli.invoke(app, ["db", "upgrade", "--config", cfg]).exit_code == 0
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "etl", "-c", cfg, "status"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "lindenhof" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "etl.runner.status" in imported
+    assert not imported & {"pandas", "pyarrow", "sqlalchemy", "alembic", "paramiko", "numpy"}

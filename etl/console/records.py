@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: `etl status` starts without it
+    import pandas as pd
 
-from etl.pipeline import CheckResult, ImportResult
-from etl.runner import SourcePass
-from etl.runner.doctor import Check
-from etl.runner.status import SourceStatus
+    from etl.pipeline import CheckResult, ImportResult
+    from etl.runner import SourcePass
+    from etl.runner.doctor import Check
+    from etl.runner.status import SourceStatus
 
 
 def line(record: dict[str, Any]) -> str:
@@ -26,7 +27,7 @@ def line(record: dict[str, Any]) -> str:
 
 def moment(value: object, zone: ZoneInfo) -> str | None:
     """ISO 8601 in the configured zone, to the second; None when missing (naive = UTC)."""
-    if value is None or not isinstance(value, datetime) or pd.isna(value):
+    if not isinstance(value, datetime) or value != value:  # noqa: PLR0124 (pd.NaT)
         return None
     stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
     return stamp.astimezone(zone).isoformat(timespec="seconds")
@@ -34,6 +35,8 @@ def moment(value: object, zone: ZoneInfo) -> str | None:
 
 def _plain(value: object, zone: ZoneInfo) -> object:
     """A cell as JSON has it: times as ``moment``, missing as None, numpy numbers as Python's."""
+    import pandas as pd
+
     if isinstance(value, datetime):
         return moment(value, zone)
     if isinstance(value, (dict, list)):

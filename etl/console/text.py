@@ -8,20 +8,24 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from etl.core.exports import printable
-from etl.core.mapping_format import Mapping
-from etl.core.retention import PurgeCounts
-from etl.pipeline import CheckResult, ImportResult
-from etl.runner import SourcePass
-from etl.runner.doctor import Check
-from etl.runner.status import SourceStatus
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `etl status` starts without it
+    import pandas as pd
+
+    from etl.core.mapping_format import Mapping
+    from etl.core.retention import PurgeCounts
+    from etl.pipeline import CheckResult, ImportResult
+    from etl.runner import SourcePass
+    from etl.runner.doctor import Check
+    from etl.runner.status import SourceStatus
 
 
 def summary_line(done: SourcePass) -> str:
@@ -73,6 +77,8 @@ def findings_summary(
     files: Iterable[str], counts: dict[str, int] | None, found: pd.DataFrame, limit: int = 20
 ) -> str:
     """A few lines: rows per entity, errors by rule, the first errors."""
+    import pandas as pd
+
     lines = [f"Export: {', '.join(files)}"]
     if counts is not None:
         lines.append("Rows: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
@@ -127,6 +133,8 @@ def _short_summary(counts: dict[str, int], width: int = 60) -> str:
 
 def _cell(value: object, zone: ZoneInfo) -> str:
     """A table cell: times in the configured zone to the second, missing values empty."""
+    import pandas as pd
+
     if isinstance(value, datetime):  # pd.NaT too: `when` makes it empty
         return when(value, zone)
     return "" if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)) \
@@ -176,6 +184,8 @@ def run_details(run: dict[str, object], zone: ZoneInfo) -> str:
 
 def events_table(events: pd.DataFrame, zone: ZoneInfo) -> str:
     """Change events as a table (keys and field names only)."""
+    import pandas as pd
+
     if not len(events):
         return "no events"
     shown = events.loc[:, (events.notna() & events.ne("")).any()]  # no column all empty
@@ -186,6 +196,8 @@ def events_table(events: pd.DataFrame, zone: ZoneInfo) -> str:
 def _cells(values: pd.Series, zone: ZoneInfo) -> pd.Series:
     """A column as table cells (``_cell``, whole columns): times in the configured zone to the
     second (naive ones are UTC), missing values empty."""
+    import pandas as pd
+
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = values.dt.tz_localize(UTC) if values.dt.tz is None else values
         return stamps.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
@@ -232,7 +244,7 @@ def status_table(statuses: Iterable[SourceStatus], zone: ZoneInfo, now: datetime
 def when(moment: datetime | None, zone: ZoneInfo, *, seconds: bool = True) -> str:
     """A moment in the configured zone, to the second (or minute); empty when missing. A
     moment without a zone is UTC (SQLite keeps none)."""
-    if moment is None or pd.isna(moment):
+    if moment is None or moment != moment:  # noqa: PLR0124 (pd.NaT is not equal to itself)
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

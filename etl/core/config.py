@@ -24,7 +24,7 @@ from pydantic import (
 
 from etl.core import cron
 from etl.core.errors import ConfigError
-from etl.core.mapping_format import load_mapping
+from etl.core.mapping_load import load_mapping
 from etl.core.monitoring import MetricsConfig
 
 
@@ -264,7 +264,7 @@ def _check_sources(cfg: AppConfig) -> list[str]:
         if src.drop is None:
             continue
         try:
-            multi = load_mapping(str(path), cfg.mappings_dir).multi_file
+            multi = load_mapping(str(path), cfg.mappings_dir, maps=False).multi_file
         except ConfigError:
             continue  # reported by whoever loads the mapping
         if multi and src.drop.manifest is None:

@@ -1,21 +1,15 @@
 """Core: the mapping format — how one ERP dialect's CSV export (`mappings/<erp>.yaml`) becomes
 the canonical entities. Checked once, when a mapping is loaded: every problem is collected and
-raised together as one ConfigError.
+raised together as one ConfigError (`etl.core.mapping_load`).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from etl.core import textops
-from etl.core.errors import ConfigError
-from etl.core.model import ENTITIES, ROLES, USAGE_TYPES
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class _Model(BaseModel):
@@ -51,9 +45,9 @@ class Dialect(_Model):
 
     @field_validator("footer")
     @classmethod
-    def _footer_regex(cls, v: str | None) -> str | None:
+    def _footer_regex(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _compile(v)
+            _compile(v, info)
         return v
 
 
@@ -78,9 +72,9 @@ class Column(_Model):
 
     @field_validator("split", "list")
     @classmethod
-    def _regex(cls, v: str | None) -> str | None:
+    def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _compile(v)
+            _compile(v, info)
         return v
 
 
@@ -180,115 +174,14 @@ class Mapping(_Model):
         return out
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    """Patterns run on RE2 (see etl.textops) but name their groups the Python way too."""
-    textops.check_pattern(pattern)
+def _compile(pattern: str, info: ValidationInfo) -> re.Pattern[str]:
+    """Patterns run on RE2 (see etl.textops) but name their groups the Python way too; RE2 is
+    asked only when the mapping is loaded to map (``info.context``: etl.core.mapping_load)."""
+    if (info.context or {}).get("maps", True):
+        from etl.core import textops  # pyarrow
+
+        textops.check_pattern(pattern)
     try:
         return re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-
-
-def _expr_sources(expr: Join | Const | PerGroup | str) -> tuple[str, ...]:
-    if isinstance(expr, str):
-        return (expr,)
-    if isinstance(expr, Join):
-        return expr.join
-    return ()
-
-
-def _check_semantics(m: Mapping) -> list[str]:
-    """Every cross-reference problem of a structurally valid mapping."""
-    problems: list[str] = []
-    for role, spec in m.files.items():
-        for name, col in spec.columns.items():
-            if col.repeat is not None and "{n}" not in name:
-                problems.append(f"files.{role}.columns.{name}: a repeated column needs '{{n}}'")
-            if col.map and col.map not in m.value_maps:
-                problems.append(f"files.{role}.columns.{name}: unknown value map {col.map!r}")
-    for ename, espec in m.entities.items():
-        where = f"entities.{ename}"
-        entity = ENTITIES.get(ename)
-        if entity is None:
-            problems.append(f"{where}: unknown entity (known: {', '.join(ENTITIES)})")
-            continue
-        if espec.from_ not in m.files:
-            problems.append(f"{where}.from: unknown file {espec.from_!r}")
-            continue
-        available = m.produced_fields(espec.from_)
-        groups = espec.repeat or (0,)
-        for fname, expr in espec.fields.items():
-            if fname not in entity.field_names:
-                problems.append(f"{where}.fields.{fname}: not a field of {ename}")
-            if isinstance(expr, PerGroup) and len(expr.per_group) != len(groups):
-                problems.append(f"{where}.fields.{fname}: per_group needs one value per group")
-            for src in _expr_sources(expr):
-                for n in groups:
-                    if src.format(n=n) not in available:
-                        problems.append(
-                            f"{where}.fields.{fname}: unknown source field {src.format(n=n)!r}"
-                        )
-        for f in entity.fields:
-            if f.required and f.name not in espec.fields:
-                problems.append(f"{where}.fields: required field {f.name!r} is not mapped")
-        if espec.where:
-            for n in groups:
-                if espec.where.format(n=n) not in available:
-                    problems.append(f"{where}.where: unknown source field {espec.where!r}")
-    for ename in ENTITIES:
-        if ename not in m.entities:
-            problems.append(f"entities: {ename!r} is not mapped")
-    allowed = {"usage_type": USAGE_TYPES, "role": ROLES}
-    for ename, espec in m.entities.items():
-        for fname, expr in espec.fields.items():
-            if fname not in allowed:
-                continue
-            consts: list[str] = []
-            if isinstance(expr, Const):
-                consts = [expr.const]
-            elif isinstance(expr, PerGroup):
-                consts = list(expr.per_group)
-            cols = m.columns(espec.from_)
-            for src in _expr_sources(expr):
-                for n in espec.repeat or (0,):
-                    col = cols.get(src.format(n=n))
-                    if col is not None and col.map in m.value_maps:
-                        vmap = m.value_maps[col.map]
-                        consts += [*vmap.values.values(), *([vmap.default] if vmap.default else [])]
-            problems += [
-                f"entities.{ename}.fields.{fname}: {v!r} is not one of {', '.join(allowed[fname])}"
-                for v in sorted(set(consts) - set(allowed[fname]))
-            ]
-    return problems
-
-
-def parse_mapping(data: Any, origin: str) -> Mapping:
-    """A Mapping from parsed YAML; raises ConfigError naming every problem."""
-    try:
-        mapping = Mapping.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        ]
-        raise ConfigError(f"mapping {origin} is invalid", problems) from exc
-    problems = _check_semantics(mapping)
-    if problems:
-        raise ConfigError(f"mapping {origin} is invalid", problems)
-    return mapping
-
-
-def load_mapping(name_or_path: str, mappings_dir: Path) -> Mapping:
-    """Load a mapping by name (``mappings_dir/<name>.yaml``) or by path; raises ConfigError."""
-    path = Path(name_or_path)
-    if path.suffix not in {".yaml", ".yml"}:
-        path = mappings_dir / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in mappings_dir.glob("*.yaml"))) or "none"
-        raise ConfigError(f"mapping {name_or_path!r} not found in {mappings_dir} (known: {known})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"mapping {path} cannot be read: {exc}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"mapping {path} is not valid YAML: {exc}") from exc
-    return parse_mapping(data, str(path))

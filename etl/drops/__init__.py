@@ -11,12 +11,13 @@ from pathlib import Path
 from etl.core.config import DropConfig
 from etl.drops.base import Drop
 from etl.drops.local import LocalDrop
-from etl.drops.sftp import SftpDrop
 
 
 def open_drop(cfg: DropConfig, source: str, known_hosts: Path,
               environ: Mapping[str, str]) -> Drop:
     """The drop a source's configuration describes (an SFTP server connects on first use)."""
     if cfg.sftp is not None:
+        from etl.drops.sftp import SftpDrop  # paramiko: only for a source that needs it
+
         return SftpDrop(cfg.sftp, cfg.path, known_hosts, environ, source=source)
     return LocalDrop(Path(cfg.path))

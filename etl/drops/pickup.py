@@ -11,7 +11,6 @@ set with a missing or truncated member is refused as a whole. Hidden files, ``*.
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import logging
 import re
@@ -28,23 +27,9 @@ from etl.core.errors import SourceError
 from etl.core.exports import ExportFile, export_time, printable, unsafe, utf8
 from etl.core.mapping_format import Mapping
 from etl.drops.base import Drop, Entry, Progress
-from etl.drops.report import REPORT_SUFFIXES, report_names
+from etl.drops.names import ignored, matches, report_names
 
 log = logging.getLogger(__name__)
-
-IGNORED = ("*.part", "*.tmp", "*.temp", "*.filepart", "*.partial", "*.crdownload", "*~",
-           *(f"*{suffix}" for suffix in REPORT_SUFFIXES))
-
-
-def ignored(name: str) -> bool:
-    """Files that are never an export: hidden, temporary, half-uploaded, our own reports."""
-    lower = name.casefold()
-    return name.startswith(".") or any(fnmatch.fnmatch(lower, p) for p in IGNORED)
-
-
-def matches(name: str, pattern: str) -> bool:
-    return fnmatch.fnmatch(name.casefold(), pattern.casefold())
-
 
 @dataclass(frozen=True)
 class Member:

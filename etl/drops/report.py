@@ -13,14 +13,6 @@ import pandas as pd
 
 from etl.core.exports import printable
 
-REPORT_SUFFIXES = (".fehler.csv", ".fehler.txt", ".bericht.html")
-
-
-def report_names(stem: str) -> tuple[str, str, str]:
-    """The names of an export's CSV report, text summary and run page (etl.drops.page)."""
-    csv_suffix, text_suffix, page_suffix = REPORT_SUFFIXES
-    return f"{stem}{csv_suffix}", f"{stem}{text_suffix}", f"{stem}{page_suffix}"
-
 
 @dataclass(frozen=True)
 class Rejection:

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 from etl.core.config import DropConfig
 from etl.drops.base import Drop, exists
-from etl.drops.report import REPORT_SUFFIXES
+from etl.drops.names import REPORT_SUFFIXES
 
 _PARTS = (re.compile(r"\d{4}"), re.compile(r"\d{2}"), re.compile(r"\d{2}"))  # YYYY / MM / DD
 

@@ -10,9 +10,10 @@ from pathlib import PurePosixPath
 from etl.core import faults
 from etl.core.config import DropConfig
 from etl.drops.base import Drop, candidates, names_in
+from etl.drops.names import report_names
 from etl.drops.page import RunPage, render
 from etl.drops.pickup import Pending
-from etl.drops.report import Rejection, csv_bytes, report_names, staff_summary
+from etl.drops.report import Rejection, csv_bytes, staff_summary
 
 
 def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: datetime,

@@ -17,10 +17,10 @@ from etl.core.config import AppConfig
 from etl.core.errors import ConfigError, EtlError, HostKeyRefused, RejectedFile, SourceError
 from etl.core.exports import printable, unsafe
 from etl.core.mapping_format import Mapping as Dialect
-from etl.core.mapping_format import load_mapping
+from etl.core.mapping_load import load_mapping
 from etl.drops import open_drop
 from etl.drops.base import Drop
-from etl.drops.pickup import ignored, matches
+from etl.drops.names import ignored, matches
 from etl.pipeline import check_export
 from etl.store import Database
 

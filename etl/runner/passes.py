@@ -30,7 +30,7 @@ from etl.core.clock import Clock, new_run_id, utc_now
 from etl.core.config import AppConfig, DropConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, LoadError, LoadRefused, SourceError
 from etl.core.exports import ExportFile, printable
-from etl.core.mapping_format import load_mapping
+from etl.core.mapping_load import load_mapping
 from etl.core.retention import PurgeCounts
 from etl.drops import Drop, open_drop, pickup
 from etl.drops.base import FileUnreadable, Progress

@@ -8,16 +8,19 @@ from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from etl.core.config import AppConfig
 from etl.core.errors import SourceError
-from etl.core.mapping_format import load_mapping
+from etl.core.mapping_load import load_mapping
 from etl.drops import open_drop
 from etl.drops.base import names_in
-from etl.drops.pickup import ignored, matches
-from etl.drops.report import REPORT_SUFFIXES
-from etl.store import Database
+from etl.drops.names import REPORT_SUFFIXES, ignored, matches
+
+if TYPE_CHECKING:
+    from etl.store import Database
+    from etl.store.glance import SqliteRuns
 
 FAILING = {"failed", "rejected", "refused"}
 
@@ -41,12 +44,12 @@ class SourceStatus:
         return not (self.overdue or self.failing or self.drop_problem)
 
 
-def source_status(cfg: AppConfig, database: Database, name: str,
+def source_status(cfg: AppConfig, runs: Database | SqliteRuns, name: str,
                   environ: Mapping[str, str], now: datetime) -> SourceStatus:
     """The status of source ``name``; the drop is listed (an SFTP server is connected to), a
     drop that cannot be read is a problem of the status, not an error."""
     src = cfg.source(name)
-    newest, success = database.last_runs(name)
+    newest, success = runs.last_runs(name)
     waiting = in_error = None
     problem = None
     if src.drop is not None:
@@ -69,7 +72,7 @@ def source_status(cfg: AppConfig, database: Database, name: str,
 def _drop_counts(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> tuple[int, int]:
     src = cfg.source(name)
     assert src.drop is not None
-    mapping = load_mapping(src.mapping, cfg.mappings_dir)
+    mapping = load_mapping(src.mapping, cfg.mappings_dir, maps=False)
     pattern = src.drop.manifest if mapping.multi_file else (
         src.drop.pattern or next(iter(mapping.files.values())).pattern)
     with closing(open_drop(src.drop, name, cfg.known_hosts(src.drop.sftp), environ)) as drop:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import (
     ArgumentError,
     IntegrityError,
@@ -30,7 +30,18 @@ from etl.core.config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
-from etl.store import ledger, locks, metrics, migrate, queries, retention, state, writes
+from etl.store import (
+    glance,
+    ledger,
+    locks,
+    metrics,
+    migrate,
+    queries,
+    retention,
+    schema,
+    state,
+    writes,
+)
 from etl.store.errors import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -124,12 +135,7 @@ class Database:
 
     def check_schema(self) -> None:
         """Raise ConfigError unless the schema is at the newest migration."""
-        current, head = self.revision(), migrate.head_revision()
-        if current != head:
-            raise ConfigError(
-                f"database schema is at {current or 'nothing'}, this version needs {head}: "
-                "run `etl db upgrade`"
-            )
+        glance.check_revision(self.revision())
 
     # -- imports ------------------------------------------------------------------------------
 
@@ -245,13 +251,14 @@ class Database:
 
     def last_runs(self, source: str) -> tuple[dict | None, dict | None]:
         """The source's newest import run and newest successful one."""
+        r = schema.runs  # the columns' types: SQLite keeps times as text
         with translated("reading runs"), self.engine.connect() as conn:
-            newest, success = queries.last_runs(conn, source)
-        for row in (newest, success):
-            if row:
-                row["finished_at"] = ledger.as_utc(row["finished_at"])
-                row["export_time"] = ledger.as_utc(row["export_time"])
-        return newest, success
+            newest, success = (conn.execute(text(query).columns(
+                r.c.run_id, r.c.status, r.c.finished_at, r.c.export_time), {"source": source})
+                .mappings().first() for query in (glance.NEWEST_RUN, glance.NEWEST_SUCCESS))
+        return tuple(None if row is None else {  # type: ignore[return-value]
+            **row, **{key: glance.as_utc(row[key]) for key in ("finished_at", "export_time")}}
+            for row in (newest, success))
 
     def run(self, run_id: str) -> dict[str, object] | None:
         """One run in full, with its files; None when there is no such run."""

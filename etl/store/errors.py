@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, SQLAlchemyE
 
 from etl.core.config import DatabaseConfig, url_secret
 from etl.core.errors import ConfigError, LoadError
+from etl.store.glance import describe
 
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 # the data itself was refused (a value the column cannot hold, a constraint): not transient
@@ -42,14 +43,6 @@ def database_url(cfg: DatabaseConfig, environ: Mapping[str, str]) -> str:
     if password and url.username:
         url = url.set(password=password)
     return url.render_as_string(hide_password=False)
-
-
-def describe(exc: BaseException) -> str:
-    """The database's own words for a failure: the driver's primary message, first line."""
-    orig = getattr(exc, "orig", None) or exc
-    diag = getattr(orig, "diag", None)
-    text = getattr(diag, "message_primary", None) or str(orig).strip()
-    return f"{type(orig).__name__}: {text.splitlines()[0] if text else 'no message'}"
 
 
 @contextmanager

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.core.exports import ExportFile, printable
 from etl.store import schema
+from etl.store.glance import as_utc
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,6 @@ def remember_dialect(conn: Connection, source: str, dialect: dict[str, dict]) ->
     transaction)."""
     s = schema.snapshots
     conn.execute(update(s).where(s.c.source == source).values(dialect=json.dumps(dialect)))
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back timestamps without zone; they were written in UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def applied_hashes(conn: Connection, source: str, hashes: list[str]) -> set[str]:

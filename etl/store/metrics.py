@@ -11,8 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from etl.store import schema
-from etl.store.ledger import as_utc
-from etl.store.queries import IMPORTS, SUCCESSES
+from etl.store.glance import IMPORTS, SUCCESSES, as_utc
 
 FAILURES = ("rejected", "refused", "failed")
 

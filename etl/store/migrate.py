@@ -5,14 +5,10 @@ Alembic."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from sqlalchemy import Connection, Engine, inspect, text
 
 from etl.core.errors import ConfigError
-
-MIGRATIONS = Path(__file__).with_name("migrations")
+from etl.store.glance import CURRENT_REVISION, MIGRATIONS
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -35,19 +31,4 @@ def current_revision(conn: Connection) -> str | None:
     """The database's migration (None: an empty database), as Alembic records it."""
     if not inspect(conn).has_table("alembic_version"):
         return None
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def head_revision() -> str:
-    """The newest migration this version brings: the one no other revises."""
-    revises: dict[str, str | None] = {}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        source = path.read_text(encoding="utf-8")
-        revision = re.search(r'^revision = "([^"]+)"', source, re.MULTILINE)
-        down = re.search(r'^down_revision = "([^"]+)"', source, re.MULTILINE)
-        if revision:
-            revises[revision[1]] = down[1] if down else None
-    heads = set(revises) - set(revises.values())
-    if len(heads) != 1:
-        raise ConfigError(f"the migrations have {len(heads)} heads: {sorted(heads)}")
-    return heads.pop()
+    return conn.execute(text(CURRENT_REVISION)).scalar()

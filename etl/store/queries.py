@@ -62,20 +62,3 @@ def run(conn: Connection, run_id: str) -> dict[str, object] | None:
     out["files"] = [{"name": n, "sha256": h, "size": z} for n, h, z in files] or [
         {"name": n} for n in json.loads(row["files"])]
     return out
-
-
-IMPORTS = ("applied", "unchanged", "duplicate", "rejected", "refused", "failed")
-SUCCESSES = ("applied", "unchanged", "duplicate")
-
-
-def last_runs(conn: Connection, source: str) -> tuple[dict | None, dict | None]:
-    """The source's newest import run and its newest successful one (status, times)."""
-    r = schema.runs
-    columns = (r.c.run_id, r.c.status, r.c.finished_at, r.c.export_time)
-
-    def newest(statuses: tuple[str, ...]) -> dict | None:
-        row = conn.execute(select(*columns).where(r.c.source == source, r.c.status.in_(
-            statuses)).order_by(r.c.started_at.desc()).limit(1)).mappings().first()
-        return dict(row) if row else None
-
-    return newest(IMPORTS), newest(SUCCESSES)
