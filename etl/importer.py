@@ -102,7 +102,7 @@ class Importer:
             with observe.bound(export=", ".join(p.name for p in paths), stage="read"):
                 result = check_export(paths, spec)
             target = None
-            if not result.ok and report_path is not None:
+            if not result.findings.empty and report_path is not None:  # errors or warnings
                 target = report_path if len(exports) == 1 else report_path.with_name(
                     names.report_names(paths[0].stem)[0])
                 report.write_csv(result.findings, target)
@@ -121,7 +121,8 @@ class Importer:
                      report_path: Path | None = None) -> ImportResult:
         """Apply one export of ``source`` (every file of a multi-file export at once) in one
         transaction; ``dry_run``: compute the change set, write nothing. With ``report_path``,
-        the error report of a rejected export is written there."""
+        the error report of a rejected export, or the warnings of an imported one, is written
+        there."""
         from etl.drops import report
         from etl.pipeline import import_export
 
@@ -132,8 +133,7 @@ class Importer:
                                override_reason=override_reason)
         if not dry_run:
             self._write_metrics()
-        if result.status == "rejected" and report_path is not None:
-            assert result.findings is not None
+        if result.findings is not None and report_path is not None:  # problems, or warnings
             report.write_csv(result.findings, report_path)
         return result
 

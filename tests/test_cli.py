@@ -46,8 +46,9 @@ def test_invalid_export_exits_4_and_writes_a_german_report(tmp_path: Path) -> No
     data = out.read_bytes()
     assert data.startswith(codecs.BOM_UTF8)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["Datei", "Zeile", "Spalte", "Wert", "Regel", "Meldung", "Message (English)"]
-    assert rows[1][1:6] == ["12", "E-Mail", "(ausgeblendet)", "email.format",
+    assert rows[0] == ["Datei", "Zeile", "Spalte", "Wert", "Regel", "Schwere", "Meldung",
+                       "Message (English)"]
+    assert rows[1][1:7] == ["12", "E-Mail", "(ausgeblendet)", "email.format", "Fehler",
                             "E-Mail-Adresse ungültig."]
 
 
@@ -65,7 +66,7 @@ def test_report_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
     found = pd.DataFrame({
         "file": ["a.csv"] * 4, "line": [2, 3, 4, 5], "column": ["Lage"] * 4,
         "value": ["=HYPERLINK(\"x\")", "+49 30 1", "-5", "@SUM(A1)"], "rule": ["r"] * 4,
-        "message_de": ["m"] * 4, "message_en": ["m"] * 4,
+        "message_de": ["m"] * 4, "message_en": ["m"] * 4, "severity": ["error"] * 4,
     })
     report.write_csv(found, tmp_path / "r.csv")
     values = [row[3] for row in csv.reader(

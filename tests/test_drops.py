@@ -99,7 +99,7 @@ def test_a_rejected_export_goes_to_error_with_its_reports_and_writes_nothing(
                            "error/mieterliste_2026-11-01.fehler.txt",
                            "error/mieterliste_2026-11-01.bericht.html"}
     report = (drop / "error/mieterliste_2026-11-01.fehler.csv").read_text("utf-8-sig")
-    assert report.startswith("Datei;Zeile;Spalte;Wert;Regel;Meldung")
+    assert report.startswith("Datei;Zeile;Spalte;Wert;Regel;Schwere;Meldung")
     assert "mieterliste_2026-11-01.csv;" in report and "staging" not in report
     text = (drop / "error/mieterliste_2026-11-01.fehler.txt").read_text("utf-8-sig")
     assert "ABGELEHNT" in text and "Zeile" in text and "mieterliste_2026-11-01.fehler.csv" in text

@@ -132,7 +132,8 @@ def import_cmd(
     force: ForceOption = False,
     reason: ReasonOption = None,
     report_path: Annotated[Path | None, typer.Option(
-        "--report", "-r", help="Where to write the error report of a rejected export.")] = None,
+        "--report", "-r", help="Where to write the error report of a rejected export, or "
+        "the warnings of an imported one.")] = None,
     json_lines: JsonOption = False,
     quiet: QuietOption = False,
     log_level: LogLevel = None,

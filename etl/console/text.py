@@ -76,24 +76,31 @@ def check_summary(result: CheckResult, limit: int = 20) -> str:
 def findings_summary(
     files: Iterable[str], counts: dict[str, int] | None, found: pd.DataFrame, limit: int = 20
 ) -> str:
-    """A few lines: rows per entity, errors by rule, the first errors."""
+    """A few lines: rows per entity, errors and warnings by rule, the first of them (errors
+    first)."""
     import pandas as pd
+
+    from etl.core import findings
 
     lines = [f"Export: {', '.join(files)}"]
     if counts is not None:
         lines.append("Rows: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    errors, warned = findings.errors(found), findings.warnings(found)
+    lines.append(f"INVALID: {len(errors)} error(s)" if len(errors) else "Valid: no errors.")
+    if len(warned):
+        lines[-1] += f" {len(warned)} warning(s): imported as they are."
+    for title, part in (("error", errors), ("warning", warned)):
+        lines += [f"  {n:>7}  {rule} ({title})" for rule, n in findings.per_rule(part).items()]
     if found.empty:
-        lines.append("Valid: no errors.")
         return "\n".join(lines)
-    lines.append(f"INVALID: {len(found)} error(s)")
-    for rule, n in found["rule"].value_counts().items():
-        lines.append(f"  {n:>7}  {rule}")
-    lines.append(f"First {min(limit, len(found))}:")
-    for row in found.head(limit).to_dict("records"):
+    shown = pd.concat([errors, warned]).head(limit)
+    lines.append(f"First {len(shown)}:")
+    for row in shown.to_dict("records"):
         where = f"{Path(row['file']).name}:{'' if pd.isna(row['line']) else row['line']}"
         col = f" [{row['column']}]" if isinstance(row["column"], str) else ""
         val = f" {row['value']!r}" if isinstance(row["value"], str) else ""
-        lines.append(f"  {where}{col}{val} {row['rule']}: {row['message_en']}")
+        lines.append(f"  {where}{col}{val} {row['rule']} ({row['severity']}): "
+                     f"{row['message_en']}")
     return "\n".join(lines)
 
 
@@ -117,6 +124,11 @@ def import_summary(result: ImportResult) -> str:
         lines.append(f"{written}: {_words(result.changes.written())}; "
                      f"ended: {_words(result.changes.ended_counts())}")
         lines.append(f"Events: {_words(result.changes.summary())}")
+    if result.findings is not None:  # warnings: imported as they are
+        from etl.core import findings
+
+        lines.append(f"Warnings: {len(result.findings)}, imported as they are "
+                     f"({_words(findings.per_rule(result.findings))})")
     return "\n".join(lines)
 
 
@@ -148,7 +160,9 @@ def runs_table(runs: pd.DataFrame, zone: ZoneInfo) -> str:
     rows = []
     for run in runs.to_dict("records"):
         counts = run["findings"] or run["summary"]
-        rows.append([_cell(run[c], zone) for c in RUN_COLUMNS] + [_short_summary(counts),
+        warned = sum(run["warnings"].values())
+        rows.append([_cell(run[c], zone) for c in RUN_COLUMNS] + [
+            _short_summary(counts) + (f" +{warned} warnings" if warned else ""),
                                                                   _cell(run["override_reason"],
                                                                         zone)])
     return table([*RUN_COLUMNS, "events / problems", "override reason"], rows)
@@ -172,7 +186,7 @@ def run_details(run: dict[str, object], zone: ZoneInfo) -> str:
         reason = f" ({run['override_reason']})" if run.get("override_reason") else ""
         lines.append(f"Guard {run['guard']}{reason}")
     for title, key in (("Events", "summary"), ("Problems", "findings"),
-                       ("Seconds", "timings")):
+                       ("Warnings", "warnings"), ("Seconds", "timings")):
         values = run.get(key) or {}
         if values:
             lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in values.items()))

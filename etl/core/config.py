@@ -24,6 +24,7 @@ from pydantic import (
 
 from etl.core import cron
 from etl.core.errors import ConfigError
+from etl.core.mapping_format import RuleSeverities
 from etl.core.mapping_load import load_mapping
 from etl.core.monitoring import MetricsConfig
 
@@ -123,6 +124,8 @@ class SourceConfig(_Model):
                                        description="overrides of the top-level retention")
     max_age_hours: float | None = Field(
         None, gt=0, description="etl status: OVERDUE when the last success is older")
+    rules: RuleSeverities = Field({}, description="a rule's severity other than the mapping's "
+                                  "and the catalogue's: error or warning (etl rules)")
 
     @field_validator("schedule")
     @classmethod

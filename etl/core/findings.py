@@ -1,7 +1,8 @@
 """Core: findings — one row per problem, naming file, line, column, value and rule.
 
 Every stage reports problems as a frame with ``COLUMNS`` so that thousands of bad rows cost one
-vectorised operation, not a Python loop; the texts come from the rule catalogue (`rules`).
+vectorised operation, not a Python loop; the texts and each rule's default severity come from
+the rule catalogue (`rules`); `judged` applies a mapping's and a source's severities.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from etl.core.rules import message
+from etl.core.rules import RULES, message
 
-COLUMNS = ["file", "line", "column", "value", "rule", "message_de", "message_en"]
+COLUMNS = ["file", "line", "column", "value", "rule", "message_de", "message_en", "severity"]
 
 
 def empty() -> pd.DataFrame:
@@ -40,6 +41,7 @@ def make(
             "rule": rule,
             "message_de": de,
             "message_en": en,
+            "severity": RULES[rule].severity,
         },
         index=_index_of(file, line, column, value),
     )
@@ -61,6 +63,26 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         if c != "line":
             frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
     return frame
+
+
+def judged(found: pd.DataFrame, severity: dict[str, str]) -> pd.DataFrame:
+    """The findings with each rule's ``severity`` (etl.core.rules.severities)."""
+    return found.assign(severity=found["rule"].map(severity).fillna("error"))
+
+
+def errors(found: pd.DataFrame) -> pd.DataFrame:
+    """The findings that block the export."""
+    return found[found["severity"] != "warning"]
+
+
+def warnings(found: pd.DataFrame) -> pd.DataFrame:
+    """The findings imported as they are."""
+    return found[found["severity"] == "warning"]
+
+
+def per_rule(found: pd.DataFrame) -> dict[str, int]:
+    """How many findings each rule has, most first."""
+    return {str(k): int(v) for k, v in found["rule"].value_counts().items()}
 
 
 def concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

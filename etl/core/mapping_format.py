@@ -9,7 +9,20 @@ import codecs
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from etl.core import severity
+
+
+def _severities(given: dict[str, str]) -> dict[str, str]:
+    problems = severity.override_problems(given)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return dict(given)
+
+
+# A mapping's or source's ``rules:`` — a rule's severity other than the catalogue's (etl.core.rules)
+RuleSeverities = Annotated[dict[str, str], AfterValidator(_severities)]
 
 
 class _Model(BaseModel):
@@ -128,6 +141,8 @@ class Mapping(_Model):
     dialect: Dialect = Dialect()
     key_separator: str = "/"
     value_maps: dict[str, ValueMap] = {}
+    rules: RuleSeverities = Field({}, description="a rule's severity other than the catalogue's: "
+                                  "error or warning (etl rules)")
     files: dict[str, FileSpec]
     entities: dict[str, EntitySpec]
 

@@ -1,17 +1,31 @@
 """Core: the catalogue of rules — every problem the import can report, in German for ERP staff
-and in English for operators (`etl rules`)."""
+and in English for operators (`etl rules`), and how severe it is.
+
+An ``error`` blocks the export: nothing of it is imported. A ``warning`` is imported as it is
+and reported to ERP staff all the same (the ``.fehler.csv`` beside the archived export, the run
+page, the run's record). A mapping or a source may change a rule's severity (``rules:
+{encoding.lossy: error}``, `etl.core.severity`) — to a warning only where the value can be
+imported as it is (``may_warn``): a bad key, date or reference can never be.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule's text for ERP staff (German) and operators (English); may hold ``{placeholders}``."""
+    """A rule's text for ERP staff (German) and operators (English); may hold ``{placeholders}``.
+    ``severity``: its default; ``may_warn``: whether a mapping or source may make it a
+    warning."""
 
     de: str
     en: str
+    severity: Severity = "error"
+    may_warn: bool = False
 
 
 RULES: dict[str, Rule] = {
@@ -92,11 +106,19 @@ RULES: dict[str, Rule] = {
         "Zeichenkodierung gespeichert. Bitte neu exportieren.",
         "Garbled characters (mojibake such as 'Ã¼' for 'ü'): the file was saved with the "
         "wrong encoding.",
+        may_warn=True,
     ),
     "encoding.lossy": Rule(
-        "Zeichen wurden durch „?“ ersetzt (verlustbehaftetes Speichern, z. B. in Excel). "
-        "Bitte aus dem ERP neu exportieren.",
-        "Characters were replaced by '?' (lossy save, e.g. by Excel).",
+        "Zeichen wurden durch „?“ oder „\ufffd“ ersetzt: die Kodierung des Exports kann sie "
+        "nicht darstellen (z. B. ı, ş, ą, ł in Windows-1252).",
+        "Characters were replaced by '?' or '\ufffd': the export's encoding cannot hold them "
+        "(e.g. ı, ş, ą, ł in Windows-1252).",
+        severity="warning", may_warn=True,
+    ),
+    "key.lossy": Rule(
+        "Schlüssel enthält ein durch „?“ oder „\ufffd“ ersetztes Zeichen: er ließe sich nicht "
+        "mehr zuordnen. Bitte im ERP korrigieren oder in UTF-8 exportieren.",
+        "Key holds a character replaced by '?' or '\ufffd': it could no longer be matched.",
     ),
     "value.control_character": Rule(
         "Wert enthält ein Steuerzeichen (siehe Wert, z. B. \\x00 = Nullbyte), das kein Text "
@@ -173,24 +195,25 @@ RULES: dict[str, Rule] = {
         "Key occurs more than once with differing values ({entity}).",
     ),
     "postal_code.format": Rule(
-        "Postleitzahl muss fünfstellig sein.", "Postal code must have five digits."
+        "Postleitzahl muss fünfstellig sein.", "Postal code must have five digits.",
+        may_warn=True,
     ),
-    "email.format": Rule("E-Mail-Adresse ungültig.", "Invalid email address."),
-    "phone.format": Rule("Telefonnummer ungültig.", "Invalid phone number."),
+    "email.format": Rule("E-Mail-Adresse ungültig.", "Invalid email address.", may_warn=True),
+    "phone.format": Rule("Telefonnummer ungültig.", "Invalid phone number.", may_warn=True),
     "date.order": Rule(
         "Vertragsende liegt vor Vertragsbeginn.", "Contract end is before contract start."
     ),
     "date.range": Rule(
         "Datum außerhalb des plausiblen Bereichs (1900–2100).",
-        "Date outside the plausible range (1900–2100).",
+        "Date outside the plausible range (1900–2100).", may_warn=True,
     ),
     "living_area.range": Rule(
         "Wohnfläche unplausibel (erlaubt 0 bis 2000 m²).",
-        "Implausible living area (0 to 2000 m² allowed).",
+        "Implausible living area (0 to 2000 m² allowed).", may_warn=True,
     ),
     "rooms.range": Rule(
         "Zimmerzahl unplausibel (erlaubt 0 bis 20, halbe Zimmer möglich).",
-        "Implausible number of rooms (0 to 20, halves allowed).",
+        "Implausible number of rooms (0 to 20, halves allowed).", may_warn=True,
     ),
     "ref.property": Rule(
         "Verweist auf eine Wirtschaftseinheit, die im Export fehlt.",
@@ -254,8 +277,10 @@ def message(rule: str, **params: object) -> tuple[str, str]:
 
 
 def catalogue_yaml() -> str:
-    """The rule catalogue, German and English, as YAML (`etl rules`)."""
+    """The rule catalogue, German and English, with each rule's default severity and whether it
+    may be a warning, as YAML (`etl rules`)."""
     import yaml  # only `etl rules` needs it: imported here, not when the catalogue is read
 
-    return yaml.safe_dump({k: {"de": r.de, "en": r.en} for k, r in RULES.items()},
+    return yaml.safe_dump({k: {"de": r.de, "en": r.en, "severity": r.severity,
+                               "may_warn": r.may_warn} for k, r in RULES.items()},
                           allow_unicode=True, sort_keys=True, width=100)

@@ -16,6 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from etl.core.exports import printable
+from etl.drops.report import SEVERITY_DE
 
 MAX_KEYS = 500  # keys listed per event type (the count is always complete)
 MAX_PROBLEMS = 2000  # problems listed (the CSV beside the export has them all)
@@ -91,4 +92,5 @@ def render(page: RunPage, when: datetime) -> bytes:
         event_total=sum(e["count"] for e in events), problems=problems, by_rule=by_rule,
         more_problems=more, stages=[(STAGES.get(k, k), v) for k, v in page.timings.items()],
         problem_total=0 if page.findings is None else len(page.findings), entities=ENTITIES,
+        severity=SEVERITY_DE,
     ).encode("utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.core import findings
 from etl.core.exports import printable
 
 
@@ -33,9 +34,11 @@ REPORT_HEADERS = {
     "column": "Spalte",
     "value": "Wert",
     "rule": "Regel",
+    "severity": "Schwere",
     "message_de": "Meldung",
     "message_en": "Message (English)",
 }
+SEVERITY_DE = {"error": "Fehler", "warning": "Warnung (übernommen)"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,8 +50,10 @@ def neutralise(values: pd.Series) -> pd.Series:
 
 
 def csv_bytes(found: pd.DataFrame) -> bytes:
-    """The findings as a CSV that Excel opens with umlauts intact (UTF-8 with BOM, ';')."""
+    """The findings as a CSV that Excel opens with umlauts intact (UTF-8 with BOM, ';'); the
+    severity says which blocked the export (Fehler) and which were imported (Warnung)."""
     out = found[list(REPORT_HEADERS)].copy()
+    out["severity"] = out["severity"].map(SEVERITY_DE).fillna(out["severity"])
     for col in out.columns:
         out[col] = neutralise(out[col]) if col != "line" else out[col].astype("Int64")
     out = out.rename(columns=REPORT_HEADERS)
@@ -86,11 +91,14 @@ def staff_summary(rejection: Rejection, csv_name: str | None, when: datetime,
         en += [f"What to do: if it is right, an operator applies it: etl retry --source {source} "
                f"{key} --force --reason '...'; otherwise re-export it."]
     else:
-        de += [f"Ergebnis: ABGELEHNT – nichts wurde übernommen. {len(found)} Problem(e)"
+        errors, warned = findings.errors(found), len(findings.warnings(found))
+        de += [f"Ergebnis: ABGELEHNT – nichts wurde übernommen. {len(errors)} Fehler"
+               + (f" und {warned} Warnung(en)" if warned else "")
                + (f", alle in {csv_name}." if csv_name else ".")]
-        en += [f"Result: REJECTED – nothing was imported. {len(found)} problem(s)"
+        en += [f"Result: REJECTED – nothing was imported. {len(errors)} error(s)"
+               + (f" and {warned} warning(s)" if warned else "")
                + (f", all in {csv_name}." if csv_name else ".")]
-        for row in found.head(limit).to_dict("records"):
+        for row in errors.head(limit).to_dict("records"):
             where = [str(row["file"])]
             if not pd.isna(row["line"]):
                 where.append(f"Zeile {row['line']}")
@@ -100,8 +108,8 @@ def staff_summary(rejection: Rejection, csv_name: str | None, when: datetime,
             en.append(f"  - {row['file']}:{'' if pd.isna(row['line']) else row['line']} "
                       f"{row['column'] if isinstance(row['column'], str) else ''} "
                       f"{row['message_en']}")
-        if len(found) > limit:
-            de.append(f"  ... und {len(found) - limit} weitere")
+        if len(errors) > limit:
+            de.append(f"  ... und {len(errors) - limit} weitere")
         de += ["Was tun: Den Export im ERP korrigieren und erneut in den Eingangsordner "
                "hochladen; er wird beim nächsten Lauf übernommen."]
         en += ["What to do: fix the export in the ERP and upload it to the inbox again."]

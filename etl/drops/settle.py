@@ -1,6 +1,7 @@
 """Drops, settlement: after the import, an export leaves the folder it was taken from — into
-``archive/YYYY/MM/DD/`` when it was taken (applied, unchanged, already applied), or into
-``error/`` with the reports for ERP staff beside it when it was not (rejected, refused)."""
+``archive/YYYY/MM/DD/`` when it was taken (applied, unchanged, already applied), with its page
+and the CSV of its warnings (problems imported as they are) beside it, or into ``error/`` with
+the reports for ERP staff beside it when it was not (rejected, refused)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def settle(drop: Drop, cfg: DropConfig, pending: Pending, folder: str, when: dat
                     faults.point("settle_between_moves")
         if page is None:
             return target, None
-        html_name = report_names(PurePosixPath(key).stem)[2]  # named as the export now is
+        csv_name, _, html_name = report_names(PurePosixPath(key).stem)  # as the export is now
+        if page.findings is not None and not page.findings.empty:
+            drop.put(target, csv_name, csv_bytes(page.findings))
         return target, drop.put(target, html_name, render(page, when))
     target = cfg.error
     key = pending.key if target == folder else _free_name(drop, target, pending.key)

@@ -1,19 +1,23 @@
 """Pipeline, the check: read -> map -> validate one export (one file or one file set), every
-problem a finding, residents' personal values masked (no database)."""
+problem a finding with its severity (an error blocks the export, a warning is imported as it
+is), residents' personal values masked (no database)."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Callable
+from collections.abc import Mapping as Overrides
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from etl.core import findings, observe
+from etl.core import findings, observe, rules
 from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Join, Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.severity import severities
 from etl.stages.map import map_entities
 from etl.stages.read import normalise_header, read_table
 from etl.stages.validate import validate
@@ -33,7 +37,13 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return self.entities is not None and self.findings.empty
+        """Whether the export may be imported: read and mapped, and no finding is an error."""
+        return self.entities is not None and findings.errors(self.findings).empty
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """The findings imported as they are."""
+        return findings.warnings(self.findings)
 
 
 def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
@@ -44,11 +54,14 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
 
 
 def check_export(paths: list[Path], mapping: Mapping,
-                 labels: dict[Path, str] | None = None) -> CheckResult:
+                 labels: dict[Path, str] | None = None,
+                 severity: Overrides[str, str] | None = None) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
     except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
-    their paths), e.g. a downloaded file by its name in the drop."""
+    their paths), e.g. a downloaded file by its name in the drop. ``severity``: the source's
+    rules (``rules:``), over the mapping's and the catalogue's."""
     labels = labels or {}
+    judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
     roles, problems = _assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
@@ -65,7 +78,8 @@ def check_export(paths: list[Path], mapping: Mapping,
         tables[role] = table
         problems.append(found)
     if len(tables) < len(mapping.files):
-        return CheckResult(mapping.name, names, None, _redact(findings.concat(problems), mapping))
+        found = _redact(findings.concat(problems), mapping)
+        return CheckResult(mapping.name, names, None, findings.judged(found, judge))
     dialect = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
                       "header": list(t.header)} for role, t in tables.items()}
     observe.at("map")
@@ -73,8 +87,9 @@ def check_export(paths: list[Path], mapping: Mapping,
     tables.clear()  # the source text is not needed any more: free it before validating
     observe.at("validate")
     problems += [found, validate(entities)]
-    result = _without_echoes(findings.concat(problems))
-    return CheckResult(mapping.name, names, entities, _redact(result, mapping), dialect)
+    result = _keys_lost(_without_echoes(findings.concat(problems)), mapping)
+    return CheckResult(mapping.name, names, entities,
+                       findings.judged(_redact(result, mapping), judge), dialect)
 
 
 def _assign_roles(
@@ -125,13 +140,38 @@ def _without_echoes(found: pd.DataFrame) -> pd.DataFrame:
     return findings.normalise(found[~(echo.to_numpy() & (found["rule"] == "required").to_numpy())])
 
 
+def _keys_lost(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+    """A character lost to the export's encoding in a key (``?``, U+FFFD) is ``key.lossy``, an
+    error: the key could no longer be matched. In names and free text it stays
+    ``encoding.lossy``."""
+    keys = _headers(mapping, lambda _entity, name: name.endswith("_id"))
+    headers = found["column"].dropna().unique()  # each header once, not once per finding
+    lost = (found["rule"] == "encoding.lossy") & found["column"].isin(
+        [h for h in headers if isinstance(h, str) and normalise_header(h) in keys])
+    if lost.any():
+        de, en = rules.message("key.lossy")
+        found.loc[lost, ["rule", "message_de", "message_en"]] = ["key.lossy", de, en]
+    return found
+
+
 def _redact(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     """Residents' personal data never leaves in a report: mask the values of every column that
     feeds a personal field (by its header as the mapping names it, however the file wrote it)."""
-    personal: set[str] = set()
+    personal = _headers(mapping, lambda entity, name: ENTITIES[entity].field(name).personal)
+    headers = found["column"].dropna().unique()  # each header once, not once per finding
+    masked = found["column"].isin(
+        [h for h in headers if isinstance(h, str) and normalise_header(h) in personal])
+    found.loc[masked & found["value"].notna(), "value"] = REDACTED
+    return found
+
+
+def _headers(mapping: Mapping, wanted: Callable[[str, str], bool]) -> set[str]:
+    """The (normalised) headers of every column that feeds a field ``wanted(entity, field)``,
+    as the mapping names them, however the file wrote them."""
+    out: set[str] = set()
     for name, spec in mapping.entities.items():
         for field_name, expr in spec.fields.items():
-            if not ENTITIES[name].field(field_name).personal:
+            if not wanted(name, field_name):
                 continue
             sources = expr.join if isinstance(expr, Join) else (expr,) if isinstance(
                 expr, str) else ()
@@ -139,13 +179,8 @@ def _redact(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
                 for n in spec.repeat or (0,):
                     column = mapping.column_of(spec.from_, source.format(n=n))
                     if column is not None:
-                        personal |= {normalise_header(h) for h in (column.header,
-                                                                    *column.aliases)}
-    headers = found["column"].dropna().unique()  # each header once, not once per finding
-    masked = found["column"].isin(
-        [h for h in headers if isinstance(h, str) and normalise_header(h) in personal])
-    found.loc[masked & found["value"].notna(), "value"] = REDACTED
-    return found
+                        out |= {normalise_header(h) for h in (column.header, *column.aliases)}
+    return out
 
 
 def _read_bytes(path: Path) -> bytes:

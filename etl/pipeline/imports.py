@@ -47,7 +47,7 @@ class ImportResult:
     files: tuple[str, ...]
     changes: ChangeSet | None = None
     verdict: guard.Verdict | None = None
-    findings: pd.DataFrame | None = None
+    findings: pd.DataFrame | None = None  # a rejected export's problems; else its warnings
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     expected: Expected | None = None  # of a dry run: what applying it as a plan must find
     warnings: tuple[str, ...] = ()  # e.g. the export's form changed (not refused)
@@ -65,12 +65,13 @@ def record(database: Database, result: ImportResult, client: str, started: datet
     tables stay as they were."""
     verdict = result.verdict
     found = result.findings if result.findings is not None else findings.empty()
-    problems = {str(k): int(v) for k, v in found["rule"].value_counts().items()}
+    problems = findings.per_rule(findings.errors(found))
     if verdict is not None and verdict.problems:
         problems.update({p.rule: 1 for p in verdict.problems})
     run = RunRecord(result.run_id, result.source, client, started, export_time,
                     verdict.label if verdict is not None else None,
-                    verdict.override_reason if verdict is not None else None)
+                    verdict.override_reason if verdict is not None else None,
+                    findings.per_rule(findings.warnings(found)))
     database.record(run, clock(), result.status, files=list(files),
                     names=None if files else list(result.files), findings=problems,
                     timings=result.timings, message=message)
@@ -129,7 +130,7 @@ def _import(
     if done and done >= {f.sha256 for f in described}:
         return recorded(ImportResult(run_id, name, "duplicate", names))
     checked = check_export([f.path for f in described], mapping,
-                           {f.path: f.name for f in described})
+                           {f.path: f.name for f in described}, source.rules)
     lap("check")
     if not checked.ok or checked.entities is None:
         return recorded(ImportResult(run_id, name, "rejected", names, findings=checked.findings,
@@ -179,7 +180,7 @@ def _import(
             if changes.rows_to_write:
                 after = diff.next_state(comparison, fields)
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
-                            verdict.override_reason)
+                            verdict.override_reason, findings.per_rule(checked.warnings))
             tx.apply(changes, run, described, clock(), status, content, after, timings)
             tx.remember_dialect(name, checked.dialect)
             faults.point("load_before_commit")
@@ -189,6 +190,7 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     lap("load")
     result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
+                          findings=checked.warnings if len(checked.warnings) else None,
                           timings=timings, warnings=warnings,
                           expected=Expected(token, changes.fingerprint()) if dry_run else None)
     if status in {"applied", "unchanged"}:

@@ -13,6 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.core import findings
 from etl.core.config import AppConfig
 from etl.core.errors import ConfigError, EtlError, HostKeyRefused, RejectedFile, SourceError
 from etl.core.exports import printable, unsafe
@@ -103,7 +104,7 @@ def _source(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> Iterator[C
             yield Check(f"{label} drop", True, f"{drop.label}: {len(entries)} file(s) in "
                         f"{src.drop.inbox}/")
             yield _newest_export(drop, src.drop.inbox, entries, mapping, label,
-                                 src.drop.pattern)
+                                 src.drop.pattern, src.rules)
     except SourceError as exc:
         fix = (f"confirm the fingerprint with the server's administrator, then `etl sftp trust "
                f"--source {name}`" if isinstance(exc, HostKeyRefused) else
@@ -112,7 +113,7 @@ def _source(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> Iterator[C
 
 
 def _newest_export(drop: Drop, inbox: str, entries: list, mapping: Dialect, label: str,
-                   pattern: str | None) -> Check:
+                   pattern: str | None, severity: dict[str, str]) -> Check:
     """The mapping checked against the newest file of each of its files' patterns."""
     name = f"{label} export"
     chosen = []
@@ -130,14 +131,17 @@ def _newest_export(drop: Drop, inbox: str, entries: list, mapping: Dialect, labe
             paths = [drop.fetch(inbox, n, Path(work) / n).path for n in names]
         except SourceError as exc:
             return _failed(name, exc, "check the drop")
-        result = check_export(paths, mapping, dict(zip(paths, names, strict=True)))
+        result = check_export(paths, mapping, dict(zip(paths, names, strict=True)), severity)
     files = ", ".join(printable(n) for n in names)
     if result.ok:
         rows = result.entities.counts() if result.entities else {}
+        warned = len(result.warnings)
         return Check(name, True, f"{files} fits {mapping.name}: "
-                     + ", ".join(f"{k} {v}" for k, v in rows.items()))
-    rules = result.findings["rule"].value_counts()
-    return Check(name, False, f"{files} would be rejected: {len(result.findings)} problem(s) — "
-                 + ", ".join(f"{rule} {n}" for rule, n in rules.head(5).items()),
+                     + ", ".join(f"{k} {v}" for k, v in rows.items())
+                     + (f"; {warned} warning(s)" if warned else ""))
+    errors = findings.errors(result.findings)
+    rules = findings.per_rule(errors)
+    return Check(name, False, f"{files} would be rejected: {len(errors)} problem(s) — "
+                 + ", ".join(f"{rule} {n}" for rule, n in list(rules.items())[:5]),
                  f"`etl validate FILE -m {mapping.name}` lists them; fix the mapping or ask "
                  "ERP staff for a new export", RejectedFile.exit_code)

@@ -24,6 +24,7 @@ class RunRecord:
     export_time: datetime | None
     guard: str | None  # passed, refused, overridden; None: no export was judged
     override_reason: str | None
+    warnings: dict[str, int] | None = None  # problems imported as they are, per rule
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def record_run(
         export_time=run.export_time, guard=run.guard, override_reason=run.override_reason,
         summary=json.dumps(summary or {}), message=printable(message) if message else None,
         findings=json.dumps(findings) if findings else None,
+        warnings=json.dumps(run.warnings) if run.warnings else None,
         timings=json.dumps(timings) if timings else None,
     ))
     if files:

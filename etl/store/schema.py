@@ -87,7 +87,8 @@ runs = Table(
     Column("override_reason", Text),
     Column("summary", Text),  # JSON: counts per event type (or what a purge removed)
     Column("message", Text),  # why a run failed
-    Column("findings", Text),  # JSON: problems per rule of a rejected export
+    Column("findings", Text),  # JSON: errors per rule of a rejected export
+    Column("warnings", Text),  # JSON: problems imported as they are, per rule (any export)
     Column("timings", Text),  # JSON: seconds per stage
     Column("report", Text),  # where the report for ERP staff was written
     Index("ix_etl_run_source_started", "source", "started_at"),
