@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
@@ -156,3 +157,42 @@ def test_a_source_may_refuse_lossy_names(tmp_path) -> None:
     runs = [json.loads(line) for line in
             cli.invoke(app, ["runs", "--json", "--config", cfg]).output.splitlines()]
     assert runs[0]["status"] == "rejected" and runs[0]["findings"]["encoding.lossy"] > 0
+
+
+def test_a_name_that_only_lost_letters_keeps_the_stored_one(tmp_path, database_url,
+                                                            engine) -> None:
+    """The portal holds 'Yılmaz' (from a UTF-8 export); the ERP now writes Windows-1252 and
+    sends 'Y?lmaz': the stored name stays, and no name_changed is sent to the portal. A real
+    change of the same resident is still one."""
+    cfg = source_config(tmp_path, database_url)
+    text = NOV.read_bytes().decode("latin-1")
+    first = tmp_path / "mieterliste_2026-11-01.csv"
+    first.write_bytes(text.replace("Jürgen", "Yılmaz").replace("Müller", "Dąbrowski")
+                      .encode("utf-8"))
+    lossy = tmp_path / "mieterliste_2026-12-01.csv"
+    lossy.write_bytes(text.replace("Jürgen", "Y?lmaz").replace("Müller", "D?browski")
+                      .encode("cp1252"))
+    renamed = tmp_path / "mieterliste_2027-01-01.csv"
+    renamed.write_bytes(text.replace("Jürgen", "Y?lmaz").replace("Müller", "Schmidt")
+                        .encode("cp1252"))
+
+    def imported(path: Path) -> dict:
+        result = cli.invoke(app, ["import", str(path), "--source", "lindenhof", "--json",
+                                  "--config", cfg])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.splitlines()[-1])
+
+    def names() -> set[tuple[str, str]]:
+        with engine.connect() as conn:
+            return set(conn.execute(sa.text(
+                "SELECT first_name, last_name FROM person WHERE person_id = '004711'")).all())
+
+    imported(first)
+    assert names() == {("Yılmaz", "Dąbrowski-Lüdenscheidt")}
+    second = imported(lossy)
+    assert second["status"] in {"applied", "unchanged"} and second["warning_findings"] > 0
+    assert "person_changed" not in second["events"] and "name_changed" not in second["events"]
+    assert names() == {("Yılmaz", "Dąbrowski-Lüdenscheidt")}
+    third = imported(renamed)
+    assert third["events"].get("name_changed") == 2  # Jürgen's and Käthe's family name
+    assert names() == {("Yılmaz", "Schmidt-Lüdenscheidt")}

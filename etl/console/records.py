@@ -73,13 +73,15 @@ def events(frame: pd.DataFrame, zone: ZoneInfo) -> Iterator[dict[str, Any]]:
 
 
 def _findings(found: pd.DataFrame | None) -> dict[str, Any]:
-    """Errors and warnings counted, per rule, and every finding with its severity."""
+    """Errors and warnings counted (``warning_findings``: ``warnings`` of an import are its
+    messages, e.g. dialect drift), per rule, and every finding with its severity."""
     from etl.core import findings
 
     if found is None:
-        return {"errors": 0, "warnings": 0, "by_rule": {}, "findings": []}
+        return {"errors": 0, "warning_findings": 0, "by_rule": {}, "findings": []}
     rows = found[["file", "line", "column", "value", "rule", "severity", "message_en"]]
-    return {"errors": len(findings.errors(found)), "warnings": len(findings.warnings(found)),
+    return {"errors": len(findings.errors(found)),
+            "warning_findings": len(findings.warnings(found)),
             "by_rule": findings.per_rule(found),
             "findings": [{k: _plain(v, UTC) for k, v in r.items()}  # type: ignore[arg-type]
                          for r in rows.to_dict("records")]}

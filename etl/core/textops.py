@@ -15,6 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# A character the export's encoding could not hold: a '?' between letters (a Windows-1252 ERP's
+# "Y?lmaz" for "Yılmaz") or U+FFFD, the replacement character of a decoder.
+LOST_CHARACTER = "[A-Za-zÄÖÜäöüß]\\?[A-Za-zäöüß]|\ufffd"
+
 
 def check_pattern(pattern: str) -> None:
     """Raise ValueError when RE2 cannot compile ``pattern``."""

@@ -158,6 +158,7 @@ def _import(
                 state = tx.read_state(source.client, fields)
                 comparison = diff.compare(state, prepared)
                 stored = tx.read_rows(source.client, comparison.needed())
+                comparison = diff.keep_stored_where_lost(comparison, stored)
                 changes = diff.changes(comparison, stored)
                 changes = moves.add_resident_events(changes, comparison, options)
                 lap("diff")

@@ -3,7 +3,9 @@
 Rows are compared by a hash of their ERP-owned fields, whole column at a time; only rows whose
 hash differs are compared field by field. What vanished from a full export is ended, never
 deleted. Each added, reactivated, ended or changed row becomes an event; a person's change is a
-``name_changed`` or ``contact_changed``, a tenancy's announced end a ``tenancy_ending``.
+``name_changed`` or ``contact_changed``, a tenancy's announced end a ``tenancy_ending``. A text
+that differs from the stored one only where the export lost characters (``Y?lmaz`` for the
+stored ``Yılmaz``) is no change: the stored text is kept (`keep_stored_where_lost`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow.compute as pc
 from etl.core import textops
 from etl.core.canonical import canonical, key_of, row_hash
 from etl.core.changes import EVENT_COLUMNS, ChangeSet, Comparison, event_rows
-from etl.core.model import ENTITIES, Entities
+from etl.core.model import ENTITIES, Entities, Kind
 
 NAME_FIELDS = ("salutation", "title", "first_name", "last_name")
 CONTACT_FIELDS = ("email", "email_secondary", "phone", "mobile")
@@ -76,6 +78,42 @@ def _classify(name: str, before: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFram
         "reactivated": np.concatenate([matched & ~was_active, none]),
         "differs": np.concatenate([matched & was_active & ~same_hash, none]),
     })
+
+
+def keep_stored_where_lost(comparison: Comparison,
+                           old_rows: dict[str, pd.DataFrame]) -> Comparison:
+    """The comparison with every text the export lost characters of (`textops.LOST_CHARACTER`)
+    replaced by the stored text when that is the same text with those characters intact: a
+    legacy ERP's ``Y?lmaz`` never overwrites the ``Yılmaz`` the portal holds, and is no
+    ``name_changed``. Only rows whose hash differs are looked at (``old_rows``: their stored
+    values), and of them only texts with a lost character, one by one."""
+    prepared = dict(comparison.prepared)
+    for name, entity in ENTITIES.items():
+        j = comparison.joins[name]
+        at = j.loc[j["differs"], "_new"].to_numpy(np.int64)
+        if not len(at):
+            continue
+        key = list(entity.key)
+        now = prepared[name].iloc[at]
+        was = now[key].merge(old_rows[name], on=key, how="left").set_axis(now.index)
+        for f in entity.fields:
+            if f.kind is not Kind.TEXT or f.name in key:
+                continue
+            lost = textops.contains(now[f.name], textops.LOST_CHARACTER) & was[f.name].notna()
+            keep = [i for i, new, old in zip(now.index[lost], now.loc[lost, f.name],
+                                             was.loc[lost, f.name], strict=True)
+                    if _same_but_lost(new, old)]
+            if keep:
+                if prepared[name] is comparison.prepared[name]:
+                    prepared[name] = prepared[name].copy()
+                prepared[name].loc[keep, f.name] = was.loc[keep, f.name]
+    return Comparison(prepared, comparison.state, comparison.joins)
+
+
+def _same_but_lost(new: str, old: str) -> bool:
+    """Whether ``new`` is ``old`` with some characters replaced by '?' or U+FFFD."""
+    return len(new) == len(old) and new != old and all(
+        a == b or a in "?\ufffd" for a, b in zip(new, old, strict=True))
 
 
 def next_state(comparison: Comparison, fields: dict[str, list[str]]) -> dict[str, pd.DataFrame]:

@@ -27,7 +27,7 @@ _UTF8_LETTER = re.compile(rb"[\xc3\xc4\xc5][\x80-\xbf]")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
 # A '?' or U+FFFD between letters: a character lost by a lossy save ("M?ller", "Stra?e").
-_LOSSY = "[A-Za-zÄÖÜäöüß]\\?[A-Za-zäöüß]|\ufffd"
+_LOSSY = textops.LOST_CHARACTER
 
 
 class BadByte(Exception):
