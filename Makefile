@@ -52,6 +52,7 @@ bench: $(BIN)/etl
 	$(BIN)/python -m bench.bench_load
 	$(BIN)/python -m bench.bench_sftp
 	$(BIN)/python -m bench.bench_cli
+	$(BIN)/python -m bench.bench_peers
 
 clean:
 	rm -rf $(VENV) reports drops var portal.db portal.db-wal portal.db-shm

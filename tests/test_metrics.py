@@ -98,3 +98,19 @@ def test_the_textfile_must_end_in_prom(tmp_path: Path) -> None:
     cfg = _config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}", tmp_path / "etl.txt")
     result = cli.invoke(app, ["-c", cfg, "status"])
     assert result.exit_code == 3 and ".prom" in result.output
+
+
+def test_warnings_of_imported_exports_are_counted_by_rule(tmp_path: Path) -> None:
+    from tests.test_severity import lossy_export
+
+    prom = tmp_path / "etl.prom"
+    cfg = _config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}", prom)
+    assert cli.invoke(app, ["-c", cfg, "db", "upgrade"]).exit_code == 0
+    shutil.copy(lossy_export(tmp_path), tmp_path / "drop" / "inbox")
+    assert cli.invoke(app, ["-c", cfg, "run"]).exit_code == 0
+    found = samples(prom)
+    assert value(found, "etl_runs_total", source="lindenhof", outcome="applied") == 1
+    assert value(found, "etl_imported_warnings_total", source="lindenhof",
+                 rule="encoding.lossy") >= 2
+    assert ("etl_rejected_problems_total", frozenset(
+        {"source": "lindenhof", "rule": "encoding.lossy"}.items())) not in found

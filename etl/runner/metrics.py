@@ -33,6 +33,9 @@ class _Facts(Collector):
         problems = CounterMetricFamily(
             "etl_rejected_problems", "Problems of rejected or refused exports, by rule.",
             labels=["source", "rule"])
+        warnings = CounterMetricFamily(
+            "etl_imported_warnings", "Problems of imported exports that were imported as they "
+            "are (a rule of severity warning), by rule.", labels=["source", "rule"])
         rows = GaugeMetricFamily("etl_rows", "Rows of the last accepted export, by entity.",
                                  labels=["source", "entity"])
         stages = GaugeMetricFamily("etl_last_run_stage_seconds",
@@ -52,6 +55,7 @@ class _Facts(Collector):
                     *((k, v, runs) for k, v in fact.runs.items()),
                     *((k, v, events) for k, v in fact.events.items()),
                     *((k, v, problems) for k, v in fact.problems.items()),
+                    *((k, v, warnings) for k, v in fact.warnings.items()),
                     *((k, v, rows) for k, v in fact.rows.items()),
                     *((k, v, stages) for k, v in fact.stage_seconds.items())):
                 family.add_metric([source, label], value)
@@ -62,7 +66,8 @@ class _Facts(Collector):
         written = GaugeMetricFamily("etl_metrics_written_timestamp_seconds",
                                     "When this file was written.")
         written.add_metric([], time.time())
-        yield from (runs, events, problems, rows, stages, success, last, in_a_row, written)
+        yield from (runs, events, problems, warnings, rows, stages, success, last, in_a_row,
+                    written)
 
 
 def write_metrics(path: Path | None, database: Database) -> None:
