@@ -89,8 +89,9 @@ class Importer:
     def validate(self, files: list[Path], mapping: str,
                  report_path: Path | None = None) -> list[Checked]:
         """Read, map and validate exports: the files of a one-file dialect are separate exports,
-        those of a multi-file dialect one. With ``report_path``, the error report of a rejected
-        export is written there (with several exports: one per export, named after it)."""
+        those of a multi-file dialect one. With ``report_path``, the report of an export with
+        errors or warnings is written there (with several exports: one per export, named after
+        it)."""
         from etl.core import observe
         from etl.drops import names, report
         from etl.pipeline import check_export, group_exports
