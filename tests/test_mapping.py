@@ -209,3 +209,32 @@ def test_split_that_does_not_match_is_an_error(tmp_path: Path) -> None:
     export.write_bytes(ONBOARD_EXPORT.replace("80331 München", "München", 1).encode("latin-1"))
     result = check_export([export], spec)
     assert ("split.format", 2, "PLZ Ort") in rules_at(result)
+
+
+def test_coalesce_takes_the_first_field_that_is_not_empty(check) -> None:
+    """A company tenant has no surname, only a firm (here in the first-name column): `coalesce`
+    takes the surname where there is one and the firm where not; both stay masked in reports."""
+    data = yaml.safe_load(MINI_YAML)
+    data["entities"]["person"]["fields"]["last_name"] = {"coalesce": ["nachname", "vorname"]}
+    spec = parse_mapping(data, "mini")
+    person = MINI_ROW
+    firm = (MINI_ROW.replace(";01;", ";02;").replace("V1", "V2").replace("P1", "P2")
+            .replace(";Anna;Groß;", ";Bäckerei Groß GmbH;;"))
+    result = check(f"{MINI_HEADER}\n{person}\n{firm}\n", spec)
+    assert result.ok, result.findings
+    names = result.entities.frames["person"].set_index("person_id")["last_name"]
+    assert names.to_dict() == {"P1": "Groß", "P2": "Bäckerei Groß GmbH"}
+    neither = firm.replace("Bäckerei Groß GmbH", "")
+    result = check(f"{MINI_HEADER}\n{neither}\n", spec)
+    assert rules_at(result) == {("required", 2, "Nachname / Vorname")}
+
+
+def test_coalesce_needs_two_known_fields() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["entities"]["person"]["fields"]["last_name"] = {"coalesce": ["nachname", "firma"]}
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert "unknown source field 'firma'" in "\n".join(info.value.problems)
+    data["entities"]["person"]["fields"]["last_name"] = {"coalesce": ["nachname"]}
+    with pytest.raises(ConfigError):
+        parse_mapping(data, "mini")

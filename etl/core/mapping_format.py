@@ -117,7 +117,26 @@ class PerGroup(_Model):
     per_group: tuple[str, ...] = Field(min_length=1)
 
 
-FieldExpr = Annotated[str | Join | Const | PerGroup, Field(union_mode="left_to_right")]
+class Coalesce(_Model):
+    """The first of several source fields that is not empty (a company tenant's firm where
+    the surname is empty; a mobile number where there is no landline)."""
+
+    coalesce: tuple[str, ...] = Field(min_length=2)
+
+
+FieldExpr = Annotated[str | Join | Const | PerGroup | Coalesce,
+                      Field(union_mode="left_to_right")]
+
+
+def expression_sources(expr: str | Join | Const | PerGroup | Coalesce) -> tuple[str, ...]:
+    """The source fields an expression reads (with ``{n}`` of a column group unexpanded)."""
+    if isinstance(expr, str):
+        return (expr,)
+    if isinstance(expr, Join):
+        return expr.join
+    if isinstance(expr, Coalesce):
+        return expr.coalesce
+    return ()
 
 
 class EntitySpec(_Model):

@@ -19,16 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from etl.core.errors import ConfigError
-from etl.core.mapping_format import Const, Join, Mapping, PerGroup
+from etl.core.mapping_format import Const, Mapping, PerGroup, expression_sources
 from etl.core.model import ENTITIES, ROLES, USAGE_TYPES
-
-
-def _expr_sources(expr: Join | Const | PerGroup | str) -> tuple[str, ...]:
-    if isinstance(expr, str):
-        return (expr,)
-    if isinstance(expr, Join):
-        return expr.join
-    return ()
 
 
 def _check_semantics(m: Mapping) -> list[str]:
@@ -56,7 +48,7 @@ def _check_semantics(m: Mapping) -> list[str]:
                 problems.append(f"{where}.fields.{fname}: not a field of {ename}")
             if isinstance(expr, PerGroup) and len(expr.per_group) != len(groups):
                 problems.append(f"{where}.fields.{fname}: per_group needs one value per group")
-            for src in _expr_sources(expr):
+            for src in expression_sources(expr):
                 for n in groups:
                     if src.format(n=n) not in available:
                         problems.append(
@@ -83,7 +75,7 @@ def _check_semantics(m: Mapping) -> list[str]:
             elif isinstance(expr, PerGroup):
                 consts = list(expr.per_group)
             cols = m.columns(espec.from_)
-            for src in _expr_sources(expr):
+            for src in expression_sources(expr):
                 for n in espec.repeat or (0,):
                     col = cols.get(src.format(n=n))
                     if col is not None and col.map in m.value_maps:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from etl.core import findings, observe, rules
 from etl.core.errors import Location, RejectedFile, SourceError
-from etl.core.mapping_format import Join, Mapping
+from etl.core.mapping_format import Mapping, expression_sources
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
 from etl.stages.map import map_entities
@@ -173,9 +173,7 @@ def _headers(mapping: Mapping, wanted: Callable[[str, str], bool]) -> set[str]:
         for field_name, expr in spec.fields.items():
             if not wanted(name, field_name):
                 continue
-            sources = expr.join if isinstance(expr, Join) else (expr,) if isinstance(
-                expr, str) else ()
-            for source in sources:
+            for source in expression_sources(expr):
                 for n in spec.repeat or (0,):
                     column = mapping.column_of(spec.from_, source.format(n=n))
                     if column is not None:

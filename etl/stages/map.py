@@ -17,7 +17,16 @@ import pyarrow.compute as pc
 
 from etl.core import findings, hashing, textops
 from etl.core.exports import printable
-from etl.core.mapping_format import Column, Const, EntitySpec, Join, Mapping, PerGroup
+from etl.core.mapping_format import (
+    Coalesce,
+    Column,
+    Const,
+    EntitySpec,
+    Join,
+    Mapping,
+    PerGroup,
+    expression_sources,
+)
 from etl.core.model import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
@@ -56,8 +65,7 @@ def _key_sources(mapping: Mapping) -> dict[str, set[str]]:
         for fname, expr in spec.fields.items():
             if not fname.endswith("_id"):
                 continue
-            srcs = expr.join if isinstance(expr, Join) else (expr,) if isinstance(expr, str) else ()
-            for src in srcs:
+            for src in expression_sources(expr):
                 for n in spec.repeat or (0,):
                     out.setdefault(spec.from_, set()).add(src.format(n=n))
     return out
@@ -225,7 +233,7 @@ def _same_as_previous(values: pd.Series) -> np.ndarray:
 
 def _evaluate(
     mapping: Mapping,
-    expr: str | Join | Const | PerGroup,
+    expr: str | Join | Const | PerGroup | Coalesce,
     rows: pd.DataFrame,
     headers: dict[str, str],
     n: int,
@@ -239,6 +247,12 @@ def _evaluate(
     if isinstance(expr, str):
         src = expr.format(n=n)
         return rows[src], headers[src]
+    if isinstance(expr, Coalesce):  # the first that is not empty, whole columns at a time
+        srcs = [s.format(n=n) for s in expr.coalesce]
+        first = rows[srcs[-1]]
+        for src in reversed(srcs[:-1]):
+            first = rows[src].where(rows[src].fillna("") != "", first)
+        return first, " / ".join(headers[s] for s in srcs)
     srcs = [s.format(n=n) for s in expr.join]
     cols = [rows[s] for s in srcs]
     joined = textops.join(cols, mapping.key_separator)
