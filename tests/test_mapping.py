@@ -238,3 +238,54 @@ def test_coalesce_needs_two_known_fields() -> None:
     data["entities"]["person"]["fields"]["last_name"] = {"coalesce": ["nachname"]}
     with pytest.raises(ConfigError):
         parse_mapping(data, "mini")
+
+
+def test_where_conditions_filter_rows_by_their_values(check) -> None:
+    """A condominium owner's row (Lage "Eigentum" here) brings its unit, but no tenancy,
+    person or membership: `where` tests values, all conditions must hold."""
+    data = yaml.safe_load(MINI_YAML)
+    for name in ("tenancy", "person", "membership"):
+        spec = data["entities"][name]
+        spec["where"] = [spec["where"], {"field": "lage", "not_in": ["Eigentum"]}]
+    mapping = parse_mapping(data, "mini")
+    owner = (MINI_ROW.replace(";01;", ";02;").replace("V1", "V2").replace("P1", "P2")
+             .replace("EG links", "Eigentum"))
+    result = check(f"{MINI_HEADER}\n{MINI_ROW}\n{owner}\n", mapping)
+    assert result.ok, result.findings
+    frames = result.entities.frames
+    assert len(frames["unit"]) == 2
+    assert frames["tenancy"]["tenancy_id"].tolist() == ["V1"]
+    assert frames["person"]["person_id"].tolist() == ["P1"]
+
+
+def test_each_kind_of_condition() -> None:
+    from etl.core.mapping_format import Condition
+
+    values = pd.Series(["Miete", "Eigentum", "", "Gewerbe 2"])
+    holds = {str(c): Condition.model_validate(c).holds(values).tolist() for c in (
+        {"field": "x"},
+        {"field": "x", "equals": "Miete"},
+        {"field": "x", "in": ["Miete", "Gewerbe 2"]},
+        {"field": "x", "not_in": ["Eigentum"]},
+        {"field": "x", "not_in": ["Eigentum"], "not_empty": True},
+        {"field": "x", "matches": "Gewerbe [0-9]+"},
+        {"field": "x", "not_empty": False},
+    )}
+    assert list(holds.values()) == [
+        [True, True, False, True], [True, False, False, False], [True, False, False, True],
+        [True, False, True, True], [True, False, False, True], [False, False, False, True],
+        [True, True, True, True]]
+
+
+def test_a_where_condition_on_an_unknown_field_or_a_bad_pattern_is_refused() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["entities"]["tenancy"]["where"] = [{"field": "vertragsart", "in": ["Miete"]}]
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert info.value.problems == [
+        "entities.tenancy.where: unknown source field 'vertragsart'"]
+    data["entities"]["person"]["where"] = {"field": "person", "matches": "(?=P)", "is": "P"}
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "entities.person.where.0.matches", "entities.person.where.0.is"]

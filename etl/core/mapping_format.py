@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from etl.core import severity
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _severities(given: dict[str, str]) -> dict[str, str]:
@@ -46,6 +49,18 @@ class Dialect(_Model):
     footer: str | None = Field(
         None, description="regex: trailing lines whose text matches are summary lines, not data"
     )
+
+    @property
+    def date_formats_for_people(self) -> str:
+        """The date formats as ERP staff read them: ``TT.MM.JJJJ oder JJJJ-MM-TT``."""
+        human = {"%d": "TT", "%m": "MM", "%Y": "JJJJ", "%y": "JJ"}
+        shown = []
+        for fmt in self.date_formats:
+            text = fmt
+            for code, word in human.items():
+                text = text.replace(code, word)
+            shown.append(text)
+        return " oder ".join(shown)
 
     @field_validator("encoding")
     @classmethod
@@ -139,13 +154,59 @@ def expression_sources(expr: str | Join | Const | PerGroup | Coalesce) -> tuple[
     return ()
 
 
+class Condition(_Model):
+    """A test of one source field's value as its column cleaned it (trimmed, padded, mapped):
+    every test given must hold; with none, the value must not be empty."""
+
+    field: str
+    equals: str | None = None
+    in_: tuple[str, ...] | None = Field(None, alias="in")
+    not_in: tuple[str, ...] | None = None
+    matches: str | None = Field(None, description="regex the whole value matches (RE2)")
+    not_empty: bool | None = None
+
+    def holds(self, values: pd.Series) -> pd.Series:
+        """Whether the condition holds for each value (empty values as "")."""
+        keep = values.notna()  # "" for empty: all True
+        tests = (self.equals, self.in_, self.not_in, self.matches)
+        if self.not_empty or (self.not_empty is None and all(t is None for t in tests)):
+            keep &= values != ""
+        if self.equals is not None:
+            keep &= values == self.equals
+        if self.in_ is not None:
+            keep &= values.isin(self.in_)
+        if self.not_in is not None:
+            keep &= ~values.isin(self.not_in)
+        if self.matches is not None:
+            from etl.core import textops  # pyarrow
+
+            keep &= textops.fullmatch(values, self.matches)
+        return keep
+
+    @field_validator("matches")
+    @classmethod
+    def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            _compile(v, info)
+        return v
+
+
 class EntitySpec(_Model):
     """How one canonical entity is extracted from one file."""
 
     from_: str = Field(alias="from")
     repeat: tuple[int, ...] | None = None
-    where: str | None = Field(None, description="only rows where this source field is not empty")
+    where: tuple[Condition, ...] = Field(
+        (), description="only rows where all these conditions hold; a source field's name "
+        "alone: it is not empty; one condition needs no list")
     fields: dict[str, FieldExpr]
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _conditions(cls, v: object) -> object:
+        """``where: person``, ``where: {field: …}`` or a list of either: conditions."""
+        given = v if isinstance(v, list | tuple) else [] if v is None else [v]
+        return [{"field": c} if isinstance(c, str) else c for c in given]
 
 
 class Mapping(_Model):

@@ -57,10 +57,9 @@ def _check_semantics(m: Mapping) -> list[str]:
         for f in entity.fields:
             if f.required and f.name not in espec.fields:
                 problems.append(f"{where}.fields: required field {f.name!r} is not mapped")
-        if espec.where:
-            for n in groups:
-                if espec.where.format(n=n) not in available:
-                    problems.append(f"{where}.where: unknown source field {espec.where!r}")
+        for condition in espec.where:
+            if any(condition.field.format(n=n) not in available for n in groups):
+                problems.append(f"{where}.where: unknown source field {condition.field!r}")
     for ename in ENTITIES:
         if ename not in m.entities:
             problems.append(f"entities: {ename!r} is not mapped")

@@ -169,7 +169,7 @@ def _extract(
                 mapping, expr, frame, headers, n, position
             )
         rows = pd.DataFrame(part, index=frame.index)
-        parts.append(rows[frame[spec.where.format(n=n)] != ""] if spec.where else rows)
+        parts.append(rows[_selected(spec, frame, n)] if spec.where else rows)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     problems = []
     for f in entity.fields:
@@ -182,7 +182,7 @@ def _extract(
         if f.kind is Kind.DATE:
             typed = textops.per_distinct(raw, lambda v: _to_date(v, mapping))
             rule, params = "date.format", {
-                "formats": " oder ".join(_human(fmt) for fmt in mapping.dialect.date_formats)
+                "formats": mapping.dialect.date_formats_for_people
             }
         else:
             typed = textops.per_distinct(raw, lambda v: _to_decimal(v, mapping))
@@ -229,6 +229,14 @@ def _same_as_previous(values: pd.Series) -> np.ndarray:
         missing = pd.isna(array)
         pairs = (array[1:] == array[:-1]) | (missing[1:] & missing[:-1])
     return np.concatenate([[False], pairs])
+
+
+def _selected(spec: EntitySpec, frame: pd.DataFrame, n: int) -> np.ndarray:
+    """The rows every condition of ``where`` holds for (whole columns at a time)."""
+    keep = np.ones(len(frame), dtype=bool)
+    for condition in spec.where:
+        keep &= condition.holds(frame[condition.field.format(n=n)].fillna("")).to_numpy()
+    return keep
 
 
 def _evaluate(
@@ -284,11 +292,3 @@ def _to_decimal(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
     return pd.DataFrame({"value": numbers, "bad": (text != "") & numbers.isna()})
 
-
-_HUMAN = {"%d": "TT", "%m": "MM", "%Y": "JJJJ", "%y": "JJ"}
-
-
-def _human(fmt: str) -> str:
-    for k, v in _HUMAN.items():
-        fmt = fmt.replace(k, v)
-    return fmt
