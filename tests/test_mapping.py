@@ -289,3 +289,33 @@ def test_a_where_condition_on_an_unknown_field_or_a_bad_pattern_is_refused() -> 
         parse_mapping(data, "mini")
     assert [p.split(":")[0] for p in info.value.problems] == [
         "entities.person.where.0.matches", "entities.person.where.0.is"]
+
+
+def test_value_maps_take_regular_expressions_after_their_codes(check) -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["value_maps"]["usage"]["patterns"] = {r"TG-Platz \d+|Carport.*": "parking",
+                                               r"Gewerbe.*": "commercial"}
+    spec = parse_mapping(data, "mini")
+    rows = [MINI_ROW]
+    for i, art in enumerate(("tg-platz 12", "Carport Nord", "Gewerbe (Laden)", "Garten"), 2):
+        rows.append(MINI_ROW.replace(";01;", f";0{i};").replace("V1", f"V{i}")
+                    .replace("P1", f"P{i}").replace("Wohnung", art))
+    result = check("\n".join([MINI_HEADER, *rows[:4]]) + "\n", spec)
+    assert result.ok, result.findings
+    assert result.entities.frames["unit"]["usage_type"].tolist() == [
+        "living", "parking", "parking", "commercial"]
+    result = check("\n".join([MINI_HEADER, *rows]) + "\n", spec)
+    assert rules_at(result) == {("value.unknown", 6, "Art")}
+    assert "Wohnung, Stellplatz, TG-Platz \\d+" in result.findings["message_en"].iloc[0]
+    data["value_maps"]["usage"]["patterns"] = {"Garten|Keller": "garden"}
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert "'garden' is not one of" in "\n".join(info.value.problems)
+
+
+def test_value_map_patterns_map_whole_codes(check) -> None:
+    data = yaml.safe_load(MINI_YAML)
+    data["value_maps"]["usage"]["patterns"] = {"TG": "parking"}
+    row = MINI_ROW.replace("Wohnung", "TG-Platz")  # "TG" is only part of the code
+    result = check(f"{MINI_HEADER}\n{row}\n", parse_mapping(data, "mini"))
+    assert {rule for rule, _, _ in rules_at(result)} == {"value.unknown"}

@@ -114,10 +114,26 @@ class FileSpec(_Model):
 
 
 class ValueMap(_Model):
-    """Source codes -> canonical values; matching ignores case and surrounding blanks."""
+    """Source codes -> canonical values; matching ignores case and surrounding blanks. A code
+    that is none of ``values`` is tried against ``patterns`` in order (regular expressions the
+    whole code matches, ignoring case), then takes ``default``; else it is unknown."""
 
-    values: dict[str, str]
+    values: dict[str, str] = {}
+    patterns: dict[str, str] = Field({}, description="regex (whole code, any case) -> value")
     default: str | None = None
+
+    @field_validator("patterns")
+    @classmethod
+    def _regexes(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for pattern in v:
+            _compile(pattern, info)
+        return v
+
+    @property
+    def outcomes(self) -> list[str]:
+        """Every value the map can give."""
+        return [*self.values.values(), *self.patterns.values(),
+                *([self.default] if self.default else [])]
 
 
 class Join(_Model):

@@ -78,8 +78,7 @@ def _check_semantics(m: Mapping) -> list[str]:
                 for n in espec.repeat or (0,):
                     col = cols.get(src.format(n=n))
                     if col is not None and col.map in m.value_maps:
-                        vmap = m.value_maps[col.map]
-                        consts += [*vmap.values.values(), *([vmap.default] if vmap.default else [])]
+                        consts += m.value_maps[col.map].outcomes
             problems += [
                 f"entities.{ename}.fields.{fname}: {v!r} is not one of {', '.join(allowed[fname])}"
                 for v in sorted(set(consts) - set(allowed[fname]))

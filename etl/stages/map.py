@@ -137,6 +137,9 @@ def _clean_column(
 
         def lookup(distinct: pd.Series) -> pd.Series:
             mapped = distinct.str.lower().map(table)
+            for pattern, value in vmap.patterns.items():  # in order, for the codes still open
+                mapped = mapped.mask(mapped.isna() & textops.fullmatch(
+                    distinct.str.strip(), f"(?i:{pattern})"), value)
             if vmap.default is not None:
                 mapped = mapped.fillna(vmap.default)
             return mapped.where(distinct != "", "")
@@ -144,7 +147,7 @@ def _clean_column(
         mapped = textops.per_distinct(values, lookup)
         unknown = mapped.isna()
         if unknown.any():
-            allowed = ", ".join(vmap.values)
+            allowed = ", ".join([*vmap.values, *vmap.patterns])
             found.append(("value.unknown", unknown, {"allowed": allowed}))
         values = mapped.fillna("").astype("str")
     return values, found
