@@ -168,3 +168,15 @@ def test_clean_files_take_the_fast_path(monkeypatch) -> None:
     for dialect in ("wodis-style", "sap-style", "generic"):
         for export in group_exports(sorted((SAMPLES / dialect).glob("*.csv")), mapping(dialect)):
             assert check_export(export, mapping(dialect)).ok
+
+
+def test_the_field_count_hint_says_whether_a_row_has_more_or_fewer_fields(check) -> None:
+    second = MINI_ROW.replace(";01;", ";02;").replace("V1", "V2").replace("P1", "P2")
+    third = MINI_ROW.replace(";01;", ";03;").replace("V1", "V3").replace("P1", "P3")
+    result = check(f"{MINI_HEADER}\n{MINI_ROW}\n{second};x\n{third.rsplit(';', 2)[0]}\n")
+    found = result.findings.set_index("line")
+    assert found.loc[3, "value"] == "18" and found.loc[4, "value"] == "15"
+    assert "more fields than the header's 17" in found.loc[3, "message_en"]
+    assert "unquoted delimiter" in found.loc[3, "message_en"]
+    assert "weniger Felder als die Kopfzeile (17" in found.loc[4, "message_de"]
+    assert "cut-off line" in found.loc[4, "message_en"]

@@ -139,10 +139,9 @@ RULES: dict[str, Rule] = {
         "Column '{column}' appears more than once in the header.",
     ),
     "row.field_count": Rule(
-        "Zeile hat nicht {expected} Felder wie die Kopfzeile (Anzahl siehe Wert): "
-        "Trennzeichen im Text ohne Anführungszeichen?",
-        "Row does not have the header's {expected} fields (count in value): "
-        "unquoted delimiter in a value?",
+        "Zeile hat {mehr_weniger} Felder als die Kopfzeile ({expected}; Anzahl siehe Wert): "
+        "{hinweis}",
+        "Row has {more_fewer} fields than the header's {expected} (count in value): {hint}",
     ),
     "row.unreadable": Rule(
         "Die Zeile lässt sich nicht als CSV lesen ({detail}).",

@@ -118,16 +118,21 @@ def parse_exact(
     frame["_line"] = line_numbers[good]
     if good.all():
         return frame, findings.empty()
-    bad_rows = findings.make(
-        "row.field_count",
-        file=file,
-        line=pd.Series(line_numbers[~good]),
-        column=None,
-        value=pd.Series([len(r) for r, ok in zip(records, good, strict=True) if not ok]).astype(
-            "str"),
-        expected=width,
-    )
-    return frame, bad_rows
+    bad = pd.Series(line_numbers[~good])
+    count = pd.Series(counts.to_numpy()[~good])
+    more = count > width
+    return frame, findings.concat([
+        findings.make("row.field_count", file=file, line=bad[more], column=None,
+                      value=count[more].astype("str"), expected=width, mehr_weniger="mehr",
+                      more_fewer="more",
+                      hinweis="Trennzeichen im Text ohne Anführungszeichen?",
+                      hint="an unquoted delimiter in a value?"),
+        findings.make("row.field_count", file=file, line=bad[~more], column=None,
+                      value=count[~more].astype("str"), expected=width,
+                      mehr_weniger="weniger", more_fewer="fewer",
+                      hinweis="Zeile abgeschnitten, oder ein Zeilenumbruch im Text ohne "
+                      "Anführungszeichen?",
+                      hint="a cut-off line, or an unquoted line break in a value?")])
 
 
 def clean(frame: pd.DataFrame, kept: list[str], nbsp: bool) -> pd.DataFrame:
