@@ -319,3 +319,33 @@ def test_value_map_patterns_map_whole_codes(check) -> None:
     row = MINI_ROW.replace("Wohnung", "TG-Platz")  # "TG" is only part of the code
     result = check(f"{MINI_HEADER}\n{row}\n", parse_mapping(data, "mini"))
     assert {rule for rule, _, _ in rules_at(result)} == {"value.unknown"}
+
+
+def test_the_export_time_comes_from_a_title_line_or_a_column(check) -> None:
+    from datetime import UTC, datetime
+
+    data = yaml.safe_load(MINI_YAML)
+    data["files"]["rows"]["export_time"] = {
+        "title": r"Stichtag: (?P<d>\d\d)\.(?P<m>\d\d)\.(?P<y>\d{4})(?: (?P<H>\d\d):(?P<M>\d\d))?"}
+    titled = f"Mieterliste\nStichtag: 01.11.2026 06:30\n\n{MINI_HEADER}\n{MINI_ROW}\n"
+    result = check(titled, parse_mapping(data, "mini"))
+    assert result.ok and result.export_time == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    result = check(f"{MINI_HEADER}\n{MINI_ROW}\n", parse_mapping(data, "mini"))
+    assert result.ok and result.export_time is None  # a warning: the file name's date counts
+    assert rules_at(result) == {("export_time.unreadable", None, None)}
+    data["files"]["rows"]["export_time"] = {"column": "beginn"}
+    second = MINI_ROW.replace(";01;", ";02;").replace("V1", "V2").replace("P1", "P2").replace(
+        "01.01.2020", "15.03.2021")
+    result = check(f"{MINI_HEADER}\n{MINI_ROW}\n{second}\n", parse_mapping(data, "mini"))
+    assert result.export_time == datetime(2021, 3, 15, tzinfo=UTC)
+
+
+def test_an_export_time_setting_is_checked_when_the_mapping_loads() -> None:
+    data = yaml.safe_load(MINI_YAML)
+    for stamp, problem in (({"title": r"(?P<y>\d{4})"}, "needs the named groups y, m and d"),
+                           ({"column": "exportdatum"}, "not a column of the file"),
+                           ({}, "give either title or column")):
+        data["files"]["rows"]["export_time"] = stamp
+        with pytest.raises(ConfigError) as info:
+            parse_mapping(data, "mini")
+        assert problem in "\n".join(info.value.problems)

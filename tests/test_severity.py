@@ -196,3 +196,27 @@ def test_a_name_that_only_lost_letters_keeps_the_stored_one(tmp_path, database_u
     third = imported(renamed)
     assert third["events"].get("name_changed") == 2  # Jürgen's and Käthe's family name
     assert names() == {("Yılmaz", "Schmidt-Lüdenscheidt")}
+
+
+def test_the_stale_check_uses_the_date_the_export_itself_gives(tmp_path) -> None:
+    """A file named for December whose title says October is older than the November export
+    already applied: the guard refuses it, by the export's own date, not the file name's."""
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    data = yaml.safe_load((SAMPLES.parent / "mappings" / "wodis-style.yaml").read_text("utf-8"))
+    data["files"][next(iter(data["files"]))]["export_time"] = {
+        "title": r"Stichtag: (?P<d>\d\d)\.(?P<m>\d\d)\.(?P<y>\d{4})"}
+    (mappings / "wodis-style.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                               encoding="utf-8")
+    cfg = source_config(tmp_path, f"sqlite:///{tmp_path / 'portal.db'}")
+    text = Path(cfg).read_text("utf-8").replace(str(SAMPLES.parent / "mappings"), str(mappings))
+    Path(cfg).write_text(text, encoding="utf-8")
+    assert cli.invoke(app, ["db", "upgrade", "--config", cfg]).exit_code == 0
+    first = cli.invoke(app, ["import", str(NOV), "-s", "lindenhof", "--json", "--config", cfg])
+    assert json.loads(first.output.splitlines()[-1])["status"] == "applied"
+    late = tmp_path / "mieterliste_2026-12-01.csv"
+    late.write_bytes((SAMPLES / "wodis-style" / "mieterliste_2026-12-01.csv").read_bytes()
+                     .replace(b"Stichtag: 01.12.2026", b"Stichtag: 01.10.2026"))
+    result = cli.invoke(app, ["import", str(late), "-s", "lindenhof", "--config", cfg])
+    assert result.exit_code == 4 and "REFUSED" in result.output
+    assert "older than the last applied" in result.output

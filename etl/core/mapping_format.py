@@ -106,10 +106,30 @@ class Column(_Model):
         return v
 
 
+class ExportStamp(_Model):
+    """Where a file says when the ERP wrote it: a line above the header (``title``: a regex
+    with the named groups ``y``, ``m``, ``d`` and optionally ``H``, ``M``, ``S``), or a
+    ``column`` (a source field of the file, read with the dialect's date formats; the latest
+    value counts)."""
+
+    title: str | None = None
+    column: str | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _groups(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not {"y", "m", "d"} <= set(_compile(v, info).groupindex):
+            raise ValueError("the title pattern needs the named groups y, m and d")
+        return v
+
+
 class FileSpec(_Model):
     """One file of an export: which file names it has and which columns it brings."""
 
     pattern: str = "*"
+    export_time: ExportStamp | None = Field(
+        None, description="when the ERP wrote the export, from the file itself (else the date "
+        "in the file name, else the file's time)")
     columns: dict[str, Column]
 
 

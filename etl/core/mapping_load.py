@@ -27,6 +27,12 @@ def _check_semantics(m: Mapping) -> list[str]:
     """Every cross-reference problem of a structurally valid mapping."""
     problems: list[str] = []
     for role, spec in m.files.items():
+        stamp = spec.export_time
+        if stamp is not None and (stamp.title is None) == (stamp.column is None):
+            problems.append(f"files.{role}.export_time: give either title or column")
+        elif stamp is not None and stamp.column and stamp.column not in m.columns(role):
+            problems.append(f"files.{role}.export_time.column: not a column of the file: "
+                            f"{stamp.column!r}")
         for name, col in spec.columns.items():
             if col.repeat is not None and "{n}" not in name:
                 problems.append(f"files.{role}.columns.{name}: a repeated column needs '{{n}}'")

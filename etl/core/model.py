@@ -149,6 +149,7 @@ class SourceTable:
     encoding: str
     header_line: int
     header: tuple[str, ...] = ()  # every column of the header row, as found (dialect drift)
+    title: tuple[str, ...] = ()  # the lines above the header (an export's date, its name)
 
 
 @dataclass(frozen=True)

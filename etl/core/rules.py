@@ -143,6 +143,11 @@ RULES: dict[str, Rule] = {
         "{hinweis}",
         "Row has {more_fewer} fields than the header's {expected} (count in value): {hint}",
     ),
+    "export_time.unreadable": Rule(
+        "Das Exportdatum ließ sich nicht aus {where} lesen; es gilt das Datum im Dateinamen.",
+        "The export's date could not be read from {where}; the date in the file name counts.",
+        severity="warning", may_warn=True,
+    ),
     "row.unreadable": Rule(
         "Die Zeile lässt sich nicht als CSV lesen ({detail}).",
         "The line cannot be read as CSV ({detail}).",

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable
 from collections.abc import Mapping as Overrides
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +36,7 @@ class CheckResult:
     entities: Entities | None
     findings: pd.DataFrame
     dialect: dict[str, dict] = field(default_factory=dict)  # per file role: form of the file
+    export_time: datetime | None = None  # when the files say the ERP wrote them
 
     @property
     def ok(self) -> bool:
@@ -82,6 +85,8 @@ def check_export(paths: list[Path], mapping: Mapping,
         return CheckResult(mapping.name, names, None, findings.judged(found, judge))
     dialect = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
                       "header": list(t.header)} for role, t in tables.items()}
+    stamp, found = _export_time(mapping, tables)
+    problems.append(found)
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
@@ -89,7 +94,57 @@ def check_export(paths: list[Path], mapping: Mapping,
     problems += [found, validate(entities)]
     result = _keys_lost(_without_echoes(findings.concat(problems)), mapping)
     return CheckResult(mapping.name, names, entities,
-                       findings.judged(_redact(result, mapping), judge), dialect)
+                       findings.judged(_redact(result, mapping), judge), dialect, stamp)
+
+
+def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
+                 ) -> tuple[datetime | None, pd.DataFrame]:
+    """When the ERP wrote the export, by the files themselves (``export_time`` of a file: a
+    title line or a column), the latest of them; None when no file says so. A file that should
+    say and does not is an ``export_time.unreadable`` warning."""
+    stamps, problems = [], []
+    for role, table in tables.items():
+        spec = mapping.files[role].export_time
+        if spec is None:
+            continue
+        if spec.title:
+            stamp, where = _title_stamp(spec.title, table.title), "den Titelzeilen / the title"
+        else:
+            assert spec.column is not None
+            stamp = _column_stamp(table.frame[spec.column], mapping.dialect.date_formats)
+            where = f"„{table.headers[spec.column]}“"
+        if stamp is None:
+            problems.append(findings.make("export_time.unreadable", file=table.file,
+                                          line=None, column=None, where=where))
+        else:
+            stamps.append(stamp)
+    return max(stamps, default=None), findings.concat(problems)
+
+
+def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:
+    found = re.search(pattern, "\n".join(title))
+    if not found:
+        return None
+    parts = {k: int(v) for k, v in found.groupdict(default="0").items() if k in "ymdHMS"}
+    try:
+        return datetime(parts["y"], parts["m"], parts["d"], parts.get("H", 0),
+                        parts.get("M", 0), parts.get("S", 0), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _column_stamp(values: pd.Series, formats: tuple[str, ...]) -> datetime | None:
+    """The latest moment of a column, in the dialect's date formats (with a time or not)."""
+    text = values.fillna("").astype("str").str.strip()
+    moments = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
+    for fmt in (*formats, *(f"{f} %H:%M" for f in formats), *(f"{f} %H:%M:%S" for f in formats)):
+        todo = (text != "") & moments.isna()
+        if not todo.any():
+            break
+        moments[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce").astype(
+            "datetime64[s]")
+    latest = moments.max()
+    return None if pd.isna(latest) else latest.to_pydatetime().replace(tzinfo=UTC)
 
 
 def _assign_roles(

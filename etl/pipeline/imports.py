@@ -132,6 +132,7 @@ def _import(
     checked = check_export([f.path for f in described], mapping,
                            {f.path: f.name for f in described}, source.rules)
     lap("check")
+    export_time = checked.export_time or export_time  # the files' own word first
     if not checked.ok or checked.entities is None:
         return recorded(ImportResult(run_id, name, "rejected", names, findings=checked.findings,
                                      timings=timings))

@@ -93,7 +93,8 @@ def _read(
         raise read_error("file.no_data", file, header_idx + 1)
     found = tuple(h.strip().replace("\ufeff", "") for h in header)
     headers = {name: found[i] for name, i in positions.items()}
-    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1, found)
+    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1, found,
+                        tuple(lines[:header_idx]))
     characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
                                     control=has_control(body))
     return table, findings.concat([bad_rows, characters])
