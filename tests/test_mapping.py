@@ -338,6 +338,11 @@ def test_the_export_time_comes_from_a_title_line_or_a_column(check) -> None:
         "01.01.2020", "15.03.2021")
     result = check(f"{MINI_HEADER}\n{MINI_ROW}\n{second}\n", parse_mapping(data, "mini"))
     assert result.export_time == datetime(2021, 3, 15, tzinfo=UTC)
+    data["files"]["rows"]["export_time"] = {"column": "email"}  # optional, and missing here
+    cut = (MINI_HEADER.rsplit(";", 1)[0], MINI_ROW.rsplit(";", 1)[0])
+    result = check("\n".join(cut) + "\n", parse_mapping(data, "mini"))
+    assert result.ok and result.export_time is None
+    assert "column 'email'" in result.findings["message_en"].iloc[0]
 
 
 def test_an_export_time_setting_is_checked_when_the_mapping_loads() -> None:

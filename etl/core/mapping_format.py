@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from etl.core import severity
-
-if TYPE_CHECKING:
-    import pandas as pd
+from etl.core.mapping_base import Condition, ExportStamp, Model, compile_pattern
 
 
 def _severities(given: dict[str, str]) -> dict[str, str]:
@@ -28,11 +26,7 @@ def _severities(given: dict[str, str]) -> dict[str, str]:
 RuleSeverities = Annotated[dict[str, str], AfterValidator(_severities)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Dialect(_Model):
+class Dialect(Model):
     """How the CSV bytes are written."""
 
     encoding: str = Field(
@@ -75,11 +69,11 @@ class Dialect(_Model):
     @classmethod
     def _footer_regex(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _compile(v, info)
+            compile_pattern(v, info)
         return v
 
 
-class Column(_Model):
+class Column(Model):
     """One source column of a file and how its text is cleaned."""
 
     header: str
@@ -102,28 +96,11 @@ class Column(_Model):
     @classmethod
     def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _compile(v, info)
+            compile_pattern(v, info)
         return v
 
 
-class ExportStamp(_Model):
-    """Where a file says when the ERP wrote it: a line above the header (``title``: a regex
-    with the named groups ``y``, ``m``, ``d`` and optionally ``H``, ``M``, ``S``), or a
-    ``column`` (a source field of the file, read with the dialect's date formats; the latest
-    value counts)."""
-
-    title: str | None = None
-    column: str | None = None
-
-    @field_validator("title")
-    @classmethod
-    def _groups(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None and not {"y", "m", "d"} <= set(_compile(v, info).groupindex):
-            raise ValueError("the title pattern needs the named groups y, m and d")
-        return v
-
-
-class FileSpec(_Model):
+class FileSpec(Model):
     """One file of an export: which file names it has and which columns it brings."""
 
     pattern: str = "*"
@@ -133,12 +110,12 @@ class FileSpec(_Model):
     columns: dict[str, Column]
 
 
-class ValueMap(_Model):
+class ValueMap(Model):
     """Source codes -> canonical values; matching ignores case and surrounding blanks. A code
     that is none of ``values`` is tried against ``patterns`` in order (regular expressions the
     whole code matches, ignoring case), then takes ``default``; else it is unknown."""
 
-    values: dict[str, str] = {}
+    values: dict[str, str] = Field(default_factory=dict)
     patterns: dict[str, str] = Field({}, description="regex (whole code, any case) -> value")
     default: str | None = None
 
@@ -146,7 +123,7 @@ class ValueMap(_Model):
     @classmethod
     def _regexes(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for pattern in v:
-            _compile(pattern, info)
+            compile_pattern(pattern, info)
         return v
 
     @property
@@ -156,19 +133,19 @@ class ValueMap(_Model):
                 *([self.default] if self.default else [])]
 
 
-class Join(_Model):
+class Join(Model):
     join: tuple[str, ...] = Field(min_length=1)
 
 
-class Const(_Model):
+class Const(Model):
     const: str
 
 
-class PerGroup(_Model):
+class PerGroup(Model):
     per_group: tuple[str, ...] = Field(min_length=1)
 
 
-class Coalesce(_Model):
+class Coalesce(Model):
     """The first of several source fields that is not empty (a company tenant's firm where
     the surname is empty; a mobile number where there is no landline)."""
 
@@ -190,44 +167,7 @@ def expression_sources(expr: str | Join | Const | PerGroup | Coalesce) -> tuple[
     return ()
 
 
-class Condition(_Model):
-    """A test of one source field's value as its column cleaned it (trimmed, padded, mapped):
-    every test given must hold; with none, the value must not be empty."""
-
-    field: str
-    equals: str | None = None
-    in_: tuple[str, ...] | None = Field(None, alias="in")
-    not_in: tuple[str, ...] | None = None
-    matches: str | None = Field(None, description="regex the whole value matches (RE2)")
-    not_empty: bool | None = None
-
-    def holds(self, values: pd.Series) -> pd.Series:
-        """Whether the condition holds for each value (empty values as "")."""
-        keep = values.notna()  # "" for empty: all True
-        tests = (self.equals, self.in_, self.not_in, self.matches)
-        if self.not_empty or (self.not_empty is None and all(t is None for t in tests)):
-            keep &= values != ""
-        if self.equals is not None:
-            keep &= values == self.equals
-        if self.in_ is not None:
-            keep &= values.isin(self.in_)
-        if self.not_in is not None:
-            keep &= ~values.isin(self.not_in)
-        if self.matches is not None:
-            from etl.core import textops  # pyarrow
-
-            keep &= textops.fullmatch(values, self.matches)
-        return keep
-
-    @field_validator("matches")
-    @classmethod
-    def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None:
-            _compile(v, info)
-        return v
-
-
-class EntitySpec(_Model):
+class EntitySpec(Model):
     """How one canonical entity is extracted from one file."""
 
     from_: str = Field(alias="from")
@@ -245,7 +185,7 @@ class EntitySpec(_Model):
         return [{"field": c} if isinstance(c, str) else c for c in given]
 
 
-class Mapping(_Model):
+class Mapping(Model):
     """Everything about one ERP dialect."""
 
     name: str
@@ -256,7 +196,7 @@ class Mapping(_Model):
         "can only be guessed (possible_move)")
     dialect: Dialect = Dialect()
     key_separator: str = "/"
-    value_maps: dict[str, ValueMap] = {}
+    value_maps: dict[str, ValueMap] = Field(default_factory=dict)
     rules: RuleSeverities = Field({}, description="a rule's severity other than the catalogue's: "
                                   "error or warning (etl rules)")
     files: dict[str, FileSpec]
@@ -303,16 +243,3 @@ class Mapping(_Model):
             if col.list:
                 out.add(f"{name}_more")
         return out
-
-
-def _compile(pattern: str, info: ValidationInfo) -> re.Pattern[str]:
-    """Patterns run on RE2 (see etl.textops) but name their groups the Python way too; RE2 is
-    asked only when the mapping is loaded to map (``info.context``: etl.core.mapping_load)."""
-    if (info.context or {}).get("maps", True):
-        from etl.core import textops  # pyarrow
-
-        textops.check_pattern(pattern)
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc

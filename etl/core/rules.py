@@ -144,7 +144,7 @@ RULES: dict[str, Rule] = {
         "Row has {more_fewer} fields than the header's {expected} (count in value): {hint}",
     ),
     "export_time.unreadable": Rule(
-        "Das Exportdatum ließ sich nicht aus {where} lesen; es gilt das Datum im Dateinamen.",
+        "Das Exportdatum ließ sich nicht aus {wo} lesen; es gilt das Datum im Dateinamen.",
         "The export's date could not be read from {where}; the date in the file name counts.",
         severity="warning", may_warn=True,
     ),

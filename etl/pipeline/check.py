@@ -108,14 +108,18 @@ def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
         if spec is None:
             continue
         if spec.title:
-            stamp, where = _title_stamp(spec.title, table.title), "den Titelzeilen / the title"
+            stamp = _title_stamp(spec.title, table.title)
+            where = {"wo": "den Titelzeilen", "where": "the title lines"}
         else:
             assert spec.column is not None
-            stamp = _column_stamp(table.frame[spec.column], mapping.dialect.date_formats)
-            where = f"„{table.headers[spec.column]}“"
+            values = table.frame.get(spec.column)  # an optional column may be missing
+            stamp = None if values is None else _column_stamp(values,
+                                                              mapping.dialect.date_formats)
+            header = table.headers.get(spec.column, spec.column)
+            where = {"wo": f"der Spalte „{header}“", "where": f"column '{header}'"}
         if stamp is None:
             problems.append(findings.make("export_time.unreadable", file=table.file,
-                                          line=None, column=None, where=where))
+                                          line=None, column=None, **where))
         else:
             stamps.append(stamp)
     return max(stamps, default=None), findings.concat(problems)
