@@ -5,9 +5,9 @@ values — a row's conditions (`where`) and where a file says when it was writte
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _checked(pattern: str, info: ValidationInfo) -> str:
+    compile_pattern(pattern, info)
+    return pattern
+
+
+# A mapping's regular expression: checked when the mapping loads (compile_pattern).
+Regex = Annotated[str, AfterValidator(_checked)]
 
 
 class ExportStamp(Model):
@@ -42,7 +51,7 @@ class Condition(Model):
     equals: str | None = None
     in_: tuple[str, ...] | None = Field(None, alias="in")
     not_in: tuple[str, ...] | None = None
-    matches: str | None = Field(None, description="regex the whole value matches (RE2)")
+    matches: Regex | None = Field(None, description="regex the whole value matches (RE2)")
     not_empty: bool | None = None
 
     def holds(self, values: pd.Series) -> pd.Series:
@@ -62,13 +71,6 @@ class Condition(Model):
 
             keep &= textops.fullmatch(values, self.matches)
         return keep
-
-    @field_validator("matches")
-    @classmethod
-    def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None:
-            compile_pattern(v, info)
-        return v
 
 
 def compile_pattern(pattern: str, info: ValidationInfo) -> re.Pattern[str]:

@@ -9,10 +9,10 @@ import codecs
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from etl.core import severity
-from etl.core.mapping_base import Condition, ExportStamp, Model, compile_pattern
+from etl.core.mapping_base import Condition, ExportStamp, Model, Regex
 
 
 def _severities(given: dict[str, str]) -> dict[str, str]:
@@ -40,7 +40,7 @@ class Dialect(Model):
     open_end: tuple[str, ...] = ("00.00.0000", "0000-00-00", "00000000", "31.12.9999",
                                  "9999-12-31", "99991231")
     header_line: int | Literal["auto"] = "auto"
-    footer: str | None = Field(
+    footer: Regex | None = Field(
         None, description="regex: trailing lines whose text matches are summary lines, not data"
     )
 
@@ -65,13 +65,6 @@ class Dialect(Model):
             raise ValueError(f"unknown encoding {v!r}") from exc
         return v
 
-    @field_validator("footer")
-    @classmethod
-    def _footer_regex(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None:
-            compile_pattern(v, info)
-        return v
-
 
 class Column(Model):
     """One source column of a file and how its text is cleaned."""
@@ -87,17 +80,10 @@ class Column(Model):
         None, ge=1, description="a key's exact width: shorter means leading zeros were lost"
     )
     map: str | None = Field(None, description="name of a value map")
-    split: str | None = Field(None, description="regex whose named groups become source fields")
-    list: str | None = Field(
+    split: Regex | None = Field(None, description="regex whose named groups become source fields")
+    list: Regex | None = Field(
         None, description="regex separating several values: first -> field, rest -> <field>_more"
     )
-
-    @field_validator("split", "list")
-    @classmethod
-    def _regex(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None:
-            compile_pattern(v, info)
-        return v
 
 
 class FileSpec(Model):
@@ -116,15 +102,8 @@ class ValueMap(Model):
     whole code matches, ignoring case), then takes ``default``; else it is unknown."""
 
     values: dict[str, str] = Field(default_factory=dict)
-    patterns: dict[str, str] = Field({}, description="regex (whole code, any case) -> value")
+    patterns: dict[Regex, str] = Field({}, description="regex (whole code, any case) -> value")
     default: str | None = None
-
-    @field_validator("patterns")
-    @classmethod
-    def _regexes(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        for pattern in v:
-            compile_pattern(pattern, info)
-        return v
 
     @property
     def outcomes(self) -> list[str]:

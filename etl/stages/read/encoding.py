@@ -26,8 +26,6 @@ _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 _UTF8_LETTER = re.compile(rb"[\xc3\xc4\xc5][\x80-\xbf]")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
-# A '?' or U+FFFD between letters: a character lost by a lossy save ("M?ller", "Stra?e").
-_LOSSY = textops.LOST_CHARACTER
 
 
 class BadByte(Exception):
@@ -168,7 +166,8 @@ def character_findings(frame: pd.DataFrame, headers: dict[str, str], file: str, 
     """Mojibake and lossy saves (``garbled``), control characters (``control``): one regex pass
     over all kept cells of a row joined together, then a closer look at the few rows that hit.
     A control character is shown escaped (``\\x00``)."""
-    rules = {**({"encoding.mojibake": _MOJIBAKE, "encoding.lossy": _LOSSY} if garbled else {}),
+    garbling = {"encoding.mojibake": _MOJIBAKE, "encoding.lossy": textops.LOST_CHARACTER}
+    rules = {**(garbling if garbled else {}),
              **({"value.control_character": _CONTROL} if control else {})}
     if frame.empty or not headers or not rules:
         return findings.empty()
