@@ -95,18 +95,20 @@ def keep_stored_where_lost(comparison: Comparison,
             continue
         key = list(entity.key)
         now = prepared[name].iloc[at]
+        texts = [f.name for f in entity.fields if f.kind is Kind.TEXT and f.name not in key]
+        hits = {f: textops.contains(now[f], textops.LOST_CHARACTER) for f in texts}
+        if not any(hit.any() for hit in hits.values()):
+            continue  # the common case: nothing lost, no stored values needed
         was = now[key].merge(old_rows[name], on=key, how="left").set_axis(now.index)
-        for f in entity.fields:
-            if f.kind is not Kind.TEXT or f.name in key:
-                continue
-            lost = textops.contains(now[f.name], textops.LOST_CHARACTER) & was[f.name].notna()
-            keep = [i for i, new, old in zip(now.index[lost], now.loc[lost, f.name],
-                                             was.loc[lost, f.name], strict=True)
+        for field_name, hit in hits.items():
+            lost = hit & was[field_name].notna()
+            keep = [i for i, new, old in zip(now.index[lost], now.loc[lost, field_name],
+                                             was.loc[lost, field_name], strict=True)
                     if _same_but_lost(new, old)]
             if keep:
                 if prepared[name] is comparison.prepared[name]:
                     prepared[name] = prepared[name].copy()
-                prepared[name].loc[keep, f.name] = was.loc[keep, f.name]
+                prepared[name].loc[keep, field_name] = was.loc[keep, field_name]
     return Comparison(prepared, comparison.state, comparison.joins)
 
 
