@@ -12,10 +12,9 @@ from collections.abc import Callable, Set
 import pandas as pd
 import pandera.pandas as pa
 
-from etl.core import textops
+from etl.core import countries, textops
 from etl.core.model import ENTITIES, ROLES, USAGE_TYPES, Kind
 
-POSTAL_CODE = r"^[0-9]{5}$"
 _ADDRESS_CHAR = r"[^@ \t\r\n,;]"  # in an address (RE2's \s would differ from Python's)
 _NOT_DOT = r"[^@ \t\r\n,;.]"  # ... that is no dot
 _ADDRESS = (rf"{_NOT_DOT}(?:{_ADDRESS_CHAR}*{_NOT_DOT})?@{_NOT_DOT}+(?:\.{_NOT_DOT}+)*"
@@ -26,7 +25,8 @@ PHONE = r"^\+?\(?[0-9][0-9 ()/.\-]{4,30}$"
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
 
 # A check over several columns is reported at this column.
-WIDE_CHECK_COLUMNS = {"date.order": "end_date", "key.unique": None}
+WIDE_CHECK_COLUMNS = {"date.order": "end_date", "key.unique": None,
+                      "postal_code.format": "postal_code", "name.missing": "last_name"}
 
 
 def _rule(name: str, ok: Callable[[pd.Series], pd.Series]) -> pa.Check:
@@ -65,7 +65,8 @@ def _checks(
         "property": {},
         "building": {
             "property_id": [_refers("ref.property", refs["property"])],
-            "postal_code": [_matches("postal_code.format", POSTAL_CODE)],
+            "country": [_rule("country.unknown", lambda s: textops.is_in(
+                s, textops.value_set(tuple(set(countries.codes().values())))))],
         },
         "unit": {
             "building_id": [_refers("ref.building", refs["building"])],
@@ -92,6 +93,11 @@ def _checks(
         },
     }[entity]
     wide: list[pa.Check] = []
+    if entity == "building":
+        wide.append(pa.Check(_postal_codes_fit, name="postal_code.format"))
+    if entity == "person":
+        wide.append(pa.Check(lambda df: df["last_name"].notna() | df["company_name"].notna(),
+                             name="name.missing"))
     if entity == "tenancy":
         wide.append(pa.Check(
             lambda df: df["end_date"].isna() | df["start_date"].isna()
@@ -99,6 +105,19 @@ def _checks(
             name="date.order",
         ))
     return column, wide
+
+
+def _postal_codes_fit(df: pd.DataFrame) -> pd.Series:
+    """Per building: its postal code has the format of its country (any, where none is known);
+    one pass per country that occurs."""
+    ok = pd.Series(True, index=df.index)
+    codes, country = df["postal_code"], df["country"]
+    for code in country.dropna().unique():
+        pattern = countries.POSTAL_CODES.get(code)
+        if pattern:
+            here = (country == code).fillna(False).astype(bool) & codes.notna()
+            ok[here] = textops.fullmatch(codes[here], pattern).fillna(False).astype(bool)
+    return ok
 
 
 _DTYPES = {Kind.TEXT: "str", Kind.DATE: "datetime64[s]", Kind.DECIMAL: "float64"}

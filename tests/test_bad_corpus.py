@@ -44,12 +44,17 @@ EXPECTED: dict[str, set[tuple[str, int | None, str | None]]] = {
     },
     "wodis-style/invalid_email.csv": {("email.format", 12, "E-Mail")},
     "wodis-style/conflicting_unit_data.csv": {("key.unique", 13, "WE + Haus + ME")},
-    "wodis-style/missing_last_name.csv": {("required", 10, "Nachname")},
+    "wodis-style/missing_last_name.csv": {("name.missing", 10, "Nachname")},
     "wodis-style/decimal_comma_lost.csv": {
         ("living_area.range", 5, "Wohnfläche"),
         ("key.unique", 6, "WE + Haus + ME"),
     },
     "wodis-style/rooms_not_a_number.csv": {("number.format", 15, "Zimmer")},
+    "alpen-style/postal_code_padded_to_five.csv": {
+        ("postal_code.format", 2, "PLZ"), ("postal_code.format", 6, "PLZ")},
+    "alpen-style/country_as_a_name.csv": {
+        ("country.unknown", 2, "Land"), ("country.unknown", 6, "Land")},
+    "alpen-style/tenant_without_name_or_firm.csv": {("name.missing", 11, "Mieter2 Name")},
     "generic/saved_as_ansi.csv": {("encoding.undecodable", 2, "objekt_name")},
     "sap-style/missing_partner_file": {("file.missing", None, None)},
     "sap-style/contract_without_rental_object": {
@@ -95,7 +100,7 @@ def test_corpus_generator_reproduces_the_committed_files(tmp_path: Path) -> None
     import importlib.util
     import shutil
 
-    for sub in ("wodis-style", "generic", "sap-style"):
+    for sub in ("wodis-style", "generic", "sap-style", "alpen-style"):
         shutil.copytree(SAMPLES / sub, tmp_path / sub)
     shutil.copytree(BAD, tmp_path / "bad")
     for f in (tmp_path / "bad").rglob("*.csv"):

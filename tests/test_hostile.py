@@ -136,7 +136,7 @@ CASES: list[tuple[str, bytes, set[str]]] = [
     ("an area of 20,000", change("60,5", "20000"), {"living_area.range"}),
     ("an unknown usage type", change("Wohnung", "Hobbyraum"), {"value.unknown"}),
     ("an unknown role", change(";HM;", ";XX;"), {"value.unknown"}),
-    ("a last name missing", change(";Groß;", ";;"), {"required"}),
+    ("a last name missing", change(";Groß;", ";;"), {"name.missing"}),
     ("a contract key missing for a person", change(";V1;", ";;"), {"required"}),
     ("a postal code with four digits", change(";01067;", ";1067;"), {"postal_code.format"}),
     ("a postal code with letters", change(";01067;", ";O1O67;"), {"postal_code.format"}),

@@ -226,7 +226,7 @@ def test_coalesce_takes_the_first_field_that_is_not_empty(check) -> None:
     assert names.to_dict() == {"P1": "Groß", "P2": "Bäckerei Groß GmbH"}
     neither = firm.replace("Bäckerei Groß GmbH", "")
     result = check(f"{MINI_HEADER}\n{neither}\n", spec)
-    assert rules_at(result) == {("required", 2, "Nachname / Vorname")}
+    assert rules_at(result) == {("name.missing", 2, "Nachname / Vorname")}
 
 
 def test_coalesce_needs_two_known_fields() -> None:
@@ -354,3 +354,71 @@ def test_an_export_time_setting_is_checked_when_the_mapping_loads() -> None:
         with pytest.raises(ConfigError) as info:
             parse_mapping(data, "mini")
         assert problem in "\n".join(info.value.problems)
+
+
+def _with_country_column(data: dict) -> dict:
+    data["files"]["rows"]["columns"]["land"] = {"header": "Land", "optional": True}
+    data["entities"]["building"]["fields"]["country"] = "land"
+    return data
+
+
+def test_country_comes_from_the_mapping_or_the_row_in_any_iso_spelling(check) -> None:
+    """A Swiss/Austrian export: the mapping's ``country`` where a row names none; a row's code
+    as alpha-2, alpha-3 or numeric (with or without leading zeros) is stored as alpha-2."""
+    data = _with_country_column(yaml.safe_load(MINI_YAML))
+    data["country"] = "AUT"
+    spec = parse_mapping(data, "mini")
+    assert spec.country == "AT"
+    header = MINI_HEADER + ";Land"
+    rows = [MINI_ROW.replace(";01067;", ";1010;").replace(";1;", f";{n};")
+            .replace("V1", f"V{n}").replace("P1", f"P{n}") + f";{land}"
+            for n, land in ((1, ""), (2, "756"), (3, "040"), (4, "che"), (5, "LI"))]
+    result = check("\n".join([header, *rows]) + "\n", spec)
+    assert result.ok, result.findings
+    buildings = result.entities.frames["building"].set_index("building_id")["country"]
+    assert buildings.to_dict() == {"0001/1": "AT", "0001/2": "CH", "0001/3": "AT",
+                                   "0001/4": "CH", "0001/5": "LI"}
+    assert parse_mapping(yaml.safe_load(MINI_YAML), "mini").country == "DE"
+
+
+@pytest.mark.parametrize(("land", "plz", "ok"), [
+    ("", "01067", True), ("", "1010", False), ("AT", "1010", True), ("AT", "01067", False),
+    ("CH", "8001", True), ("LU", "1234", True), ("DK", "12345", False),
+    ("NL", "1234 AB", True), ("NL", "1234AB", True), ("NL", "0123 AB", False),
+    ("PL", "00-950", True), ("US", "90210-1234", True),
+])
+def test_postal_codes_follow_the_buildings_country(check, land: str, plz: str, ok: bool) -> None:
+    spec = parse_mapping(_with_country_column(yaml.safe_load(MINI_YAML)), "mini")
+    row = MINI_ROW.replace(";01067;", f";{plz};") + f";{land}"
+    result = check(f"{MINI_HEADER};Land\n{row}\n", spec)
+    assert rules_at(result) == (set() if ok else {("postal_code.format", 2, "PLZ")})
+
+
+def test_an_unknown_country_is_an_error_in_the_row_and_in_the_mapping(check) -> None:
+    spec = parse_mapping(_with_country_column(yaml.safe_load(MINI_YAML)), "mini")
+    result = check(f"{MINI_HEADER};Land\n{MINI_ROW};Schweiz\n", spec)
+    assert rules_at(result) == {("country.unknown", 2, "Land")}
+    data = yaml.safe_load(MINI_YAML)
+    data["country"] = "XY"
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert "unknown country 'XY'" in "\n".join(info.value.problems)
+
+
+def test_a_company_tenant_needs_no_last_name(check) -> None:
+    """``company_name`` on a person: a firm without a surname is complete; a row with neither
+    is ``name.missing`` at the surname's column."""
+    data = yaml.safe_load(MINI_YAML)
+    data["files"]["rows"]["columns"]["firma"] = {"header": "Firma", "optional": True}
+    data["entities"]["person"]["fields"]["company_name"] = "firma"
+    spec = parse_mapping(data, "mini")
+    firm = (MINI_ROW.replace(";01;", ";02;").replace("V1", "V2").replace("P1", "P2")
+            .replace(";Anna;Groß;", ";;;") + ";Bäckerei Groß GmbH")
+    nobody = firm.replace("P2", "P3").replace("V2", "V3").replace(";02;", ";03;")[:-18]
+    result = check(f"{MINI_HEADER};Firma\n{MINI_ROW};\n{firm}\n{nobody}\n", spec)
+    assert rules_at(result) == {("name.missing", 4, "Nachname")}
+    result = check(f"{MINI_HEADER};Firma\n{MINI_ROW};\n{firm}\n", spec)
+    assert result.ok, result.findings
+    people = result.entities.frames["person"].set_index("person_id")
+    assert pd.isna(people.loc["P2", "last_name"])
+    assert people.loc["P2", "company_name"] == "Bäckerei Groß GmbH"

@@ -31,7 +31,7 @@ def _second(row: str) -> str:
         ("01.01.2020;;", "01.01.2020;31.12.2019;", "date.order", "Ende"),
         ("01.01.2020;", "01.01.1850;", "date.range", "Beginn"),
         ("01.01.2020;", "31.02.2020;", "date.format", "Beginn"),
-        (";Groß;", ";;", "required", "Nachname"),
+        (";Groß;", ";;", "name.missing", "Nachname"),
         (";Hauptstraße;", ";;", "required", "Straße"),
         (";HM;", ";XY;", "value.unknown", "Rolle"),
     ],
@@ -54,7 +54,7 @@ def test_all_failures_are_collected_in_one_pass(check) -> None:
         ("postal_code.format", 2, "PLZ"),
         ("email.format", 3, "E-Mail"),
         ("living_area.range", 3, "Fläche"),
-        ("required", 4, "Nachname"),
+        ("name.missing", 4, "Nachname"),
     } <= rules_at(result)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from etl.core import severity
+from etl.core import countries, severity
 from etl.core.mapping_base import Condition, ExportStamp, Model, Regex
 
 
@@ -35,7 +35,7 @@ class Dialect(Model):
     delimiter: str = Field(";", min_length=1, max_length=1)
     quote: str = Field('"', min_length=1, max_length=1)
     decimal: Literal[",", "."] = ","
-    thousands: Literal[".", ",", " ", ""] = ""
+    thousands: Literal[".", ",", " ", "'", ""] = ""
     date_formats: tuple[str, ...] = ("%d.%m.%Y",)
     open_end: tuple[str, ...] = ("00.00.0000", "0000-00-00", "00000000", "31.12.9999",
                                  "9999-12-31", "99991231")
@@ -175,11 +175,21 @@ class Mapping(Model):
         "can only be guessed (possible_move)")
     dialect: Dialect = Dialect()
     key_separator: str = "/"
+    country: str = Field("DE", description="a building's country where the export names none: "
+                         "ISO 3166-1 alpha-2, alpha-3 or numeric")
     value_maps: dict[str, ValueMap] = Field(default_factory=dict)
     rules: RuleSeverities = Field({}, description="a rule's severity other than the catalogue's: "
                                   "error or warning (etl rules)")
     files: dict[str, FileSpec]
     entities: dict[str, EntitySpec]
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        code = countries.alpha2(v)
+        if code is None:
+            raise ValueError(f"unknown country {v!r} (ISO 3166-1: DE, DEU or 276)")
+        return code
 
     @property
     def multi_file(self) -> bool:

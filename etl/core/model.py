@@ -72,6 +72,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("house_number", required=True),
                 Field("postal_code", required=True),
                 Field("city", required=True),
+                Field("country", required=True),  # ISO 3166-1 alpha-2 (etl.core.countries)
             ),
         ),
         Entity(
@@ -110,7 +111,8 @@ ENTITIES: dict[str, Entity] = {
                 Field("salutation"),
                 Field("title", personal=True),
                 Field("first_name", personal=True),
-                Field("last_name", required=True, personal=True),
+                Field("last_name", personal=True),  # required unless company_name is set
+                Field("company_name", personal=True),  # a company tenant's firm
                 Field("email", personal=True),
                 Field("email_secondary", personal=True),
                 Field("phone", personal=True),

@@ -199,8 +199,17 @@ RULES: dict[str, Rule] = {
         "Key occurs more than once with differing values ({entity}).",
     ),
     "postal_code.format": Rule(
-        "Postleitzahl muss fünfstellig sein.", "Postal code must have five digits.",
+        "Postleitzahl hat nicht das Format des Landes des Gebäudes (DE fünf Ziffern; AT, BE, "
+        "CH, DK, LI, LU vier Ziffern; NL „1234 AB“; …).",
+        "Postal code does not have the format of the building's country (DE five digits; AT, "
+        "BE, CH, DK, LI, LU four; NL '1234 AB'; ...).",
         may_warn=True,
+    ),
+    "country.unknown": Rule("Land unbekannt: erwartet wird ein Ländercode nach ISO 3166 (z. B. "
+                            "DE, DEU oder 276).", "Unknown country: not an ISO 3166 code."),
+    "name.missing": Rule(
+        "Name fehlt: Nachname oder Firmenname muss angegeben sein.",
+        "Name missing: a last name or a company name is required.",
     ),
     "email.format": Rule("E-Mail-Adresse ungültig.", "Invalid email address.", may_warn=True),
     "phone.format": Rule("Telefonnummer ungültig.", "Invalid phone number.", may_warn=True),

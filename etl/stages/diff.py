@@ -21,7 +21,7 @@ from etl.core.canonical import canonical, key_of, row_hash
 from etl.core.changes import EVENT_COLUMNS, ChangeSet, Comparison, event_rows
 from etl.core.model import ENTITIES, Entities, Kind
 
-NAME_FIELDS = ("salutation", "title", "first_name", "last_name")
+NAME_FIELDS = ("salutation", "title", "first_name", "last_name", "company_name")
 CONTACT_FIELDS = ("email", "email_secondary", "phone", "mobile")
 
 

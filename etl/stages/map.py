@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from etl.core import findings, hashing, textops
+from etl.core import countries, findings, hashing, textops
 from etl.core.exports import printable
 from etl.core.mapping_format import (
     Coalesce,
@@ -28,6 +28,7 @@ from etl.core.mapping_format import (
     expression_sources,
 )
 from etl.core.model import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
+from etl.stages.typed import to_date, to_decimal
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
 # characters that show as nothing: zero-width space/joiners, direction marks and embeddings,
@@ -181,14 +182,16 @@ def _extract(
         raw = out[f.name].astype("str")
         if f.kind is Kind.TEXT:
             out[f.name] = textops.empty_to_na(raw)
+            if f.name == "country":  # DE, DEU or 276 -> DE; empty: the mapping's country
+                out[f.name] = countries.normalise(out[f.name], mapping.country)
             continue
         if f.kind is Kind.DATE:
-            typed = textops.per_distinct(raw, lambda v: _to_date(v, mapping))
+            typed = textops.per_distinct(raw, lambda v: to_date(v, mapping))
             rule, params = "date.format", {
                 "formats": mapping.dialect.date_formats_for_people
             }
         else:
-            typed = textops.per_distinct(raw, lambda v: _to_decimal(v, mapping))
+            typed = textops.per_distinct(raw, lambda v: to_decimal(v, mapping))
             rule, params = "number.format", {"decimal": mapping.dialect.decimal}
         out[f.name], bad = typed["value"], typed["bad"]
         if bad.any():
@@ -269,29 +272,3 @@ def _evaluate(
     joined = textops.join(cols, mapping.key_separator)
     incomplete = np.logical_or.reduce([(c == "").to_numpy() for c in cols])
     return joined.where(~incomplete, ""), " + ".join(headers[s] for s in srcs)
-
-
-def _to_date(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
-    """Dates (``value``) and whether the text was no date in any accepted format (``bad``)."""
-    text = values.fillna("").astype("str")
-    empty = (text == "") | text.isin(mapping.dialect.open_end)
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
-    for fmt in mapping.dialect.date_formats:
-        todo = ~empty & result.isna()
-        if not todo.any():
-            break
-        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        result[todo] = parsed.astype("datetime64[s]")
-    return pd.DataFrame({"value": result, "bad": ~empty & result.isna()})
-
-
-def _to_decimal(values: pd.Series, mapping: Mapping) -> pd.DataFrame:
-    """Numbers (``value``) and whether the text was not a number (``bad``)."""
-    text = values.fillna("").astype("str").str.replace(" ", "", regex=False)
-    if mapping.dialect.thousands.strip():
-        text = text.str.replace(mapping.dialect.thousands, "", regex=False)
-    if mapping.dialect.decimal != ".":
-        text = text.str.replace(mapping.dialect.decimal, ".", regex=False)
-    numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
-    return pd.DataFrame({"value": numbers, "bad": (text != "") & numbers.isna()})
-

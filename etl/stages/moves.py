@@ -20,7 +20,7 @@ from etl.core.model import ENTITIES
 # What the resident events need of the stored state besides keys, hashes and the active flag;
 # everything else is read only for the few rows whose hash differs (`etl.store`).
 STATE_FIELDS = {"unit": ("usage_type",), "tenancy": ("unit_id", "start_date", "end_date")}
-PERSON_DETAILS = ("first_name", "last_name", "email", "phone", "mobile")
+PERSON_DETAILS = ("first_name", "last_name", "company_name", "email", "phone", "mobile")
 
 
 def state_fields(options: DiffOptions) -> dict[str, list[str]]:
@@ -148,10 +148,9 @@ def _possible_moves(
     """Without stable person keys, a leaving and an arriving person with the same name and the
     same email or phone are reported as ``possible_move`` (to be confirmed), not as a move."""
     def people(rows: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
-        p = persons[["person_id", "first_name", "last_name", "email", "phone", "mobile"]]
-        out = rows.merge(p, on="person_id", how="left")
-        out["name"] = (out["first_name"].fillna("").str.lower().str.strip() + "|"
-                       + out["last_name"].fillna("").str.lower().str.strip())
+        out = rows.merge(persons[["person_id", *PERSON_DETAILS]], on="person_id", how="left")
+        out["name"] = textops.join([out[f].fillna("").str.lower().str.strip()
+                                    for f in ("first_name", "last_name", "company_name")], "|")
         return out
 
     a, b = people(arriving, new_persons), people(leaving, old_persons)

@@ -61,12 +61,17 @@ def _to_findings(
     cases = cases.copy()
     cases["rule"] = cases["check"].astype("str").map(lambda c: _BUILTIN_RULES.get(c, c))
     cases.loc[~cases["rule"].isin(RULES), "rule"] = "schema.dtype"
-    wide = cases["schema_context"] == "DataFrameSchema"
+    # a check over several columns is reported once per row, at its column and that value
+    # (pandera names every column of the row but the empty ones)
+    cases = cases.drop_duplicates(["index", "rule"])
     target = cases["rule"].map(WIDE_CHECK_COLUMNS)
-    keep = ~wide | target.isna() | (cases["column"] == target)
-    cases = cases[keep].drop_duplicates(["index", "rule"])
+    wide = (cases["schema_context"] == "DataFrameSchema") & target.notna()
+    cases.loc[wide, "column"] = target[wide]
     index = pd.to_numeric(cases["index"], errors="coerce")
     located = index.notna()
+    for column in target[wide].unique():
+        at = wide & located & (target == column)
+        cases.loc[at, "failure_case"] = frame.loc[index[at].astype("int64"), column].to_numpy()
     rows = frame.reindex(index[located].astype("int64"))
     cases["line"] = pd.Series(rows["_line"].to_numpy(), index=cases.index[located])
     cases["group"] = pd.Series(rows["_group"].to_numpy(), index=cases.index[located])

@@ -81,6 +81,15 @@ def main() -> None:
             if change and f.name == change[0]:
                 data = data.replace(change[1].encode(), change[2].encode(), 1)
             (target / f.name).write_bytes(data)
+    alpen = (ROOT / "alpen-style" / "objektliste_2026-11-01.csv").read_bytes().decode("latin-1")
+    (OUT / "alpen-style").mkdir(parents=True, exist_ok=True)
+    for name, old, new in (
+        ("postal_code_padded_to_five.csv", ";8032;Zürich;756;", ";08032;Zürich;756;"),
+        ("country_as_a_name.csv", ";Zürich;756;", ";Zürich;Schweiz;"),
+        ("tenant_without_name_or_firm.csv", ";Marie-Claire;Frick;", ";;;"),
+    ):
+        assert old in alpen, name
+        (OUT / "alpen-style" / name).write_bytes(alpen.replace(old, new).encode("latin-1"))
 
 
 if __name__ == "__main__":
