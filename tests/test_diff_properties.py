@@ -53,13 +53,14 @@ def exports(draw: st.DrawFn) -> list[str]:
     return rows
 
 
-def _active(engine) -> dict[str, set[tuple]]:
+def _active(engine, client: str | None = None) -> dict[str, set[tuple]]:
     out = {}
     with engine.connect() as conn:
         for name, table in db.ENTITY_TABLES.items():
+            mine = table.c.client == client if client else sa.true()
             frame = canonical(pd.DataFrame(conn.execute(
                 sa.select(*(table.c[f] for f in ENTITIES[name].field_names))
-                .where(table.c.active.is_(True))).all(),
+                .where(table.c.active.is_(True), mine)).all(),
                 columns=ENTITIES[name].field_names), name)
             out[name] = set(map(tuple, frame.astype("object").where(frame.notna(), None)
                                 .itertuples(index=False, name=None)))

@@ -146,7 +146,8 @@ def test_a_value_longer_than_its_column_is_a_finding_before_the_load(tmp_path: P
     export = tmp_path / "mieterliste_2026-11-01.csv"
     export.write_bytes(data.encode("cp1252"))
     before = dump(engine)
-    result = import_export([export], "lindenhof", LINDENHOF, mapping("wodis-style"),
+    strict = LINDENHOF.model_copy(update={"invalid_rows": "reject_export"})
+    result = import_export([export], "lindenhof", strict, mapping("wodis-style"),
                            Database(engine))
     assert result.status == "rejected" and dump(engine) == before
     found = result.findings

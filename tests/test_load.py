@@ -227,7 +227,7 @@ def test_rejected_export_leaves_the_database_unchanged(engine) -> None:
     before = dump(engine)
     result = run(engine, SAMPLES / "bad" / "wodis-style" / "invalid_email.csv")
     assert result.status == "rejected"
-    assert set(result.findings["rule"]) == {"email.format"}
+    assert set(result.findings["rule"]) == {"email.format", "rows.too_many_damaged"}
     assert dump(engine) == before
 
 
@@ -342,3 +342,25 @@ def test_rows_are_written_in_chunks_without_losing_any(engine, monkeypatch) -> N
     assert result.status == "applied" and result.changes is not None
     assert sum(len(rows) for rows in result.changes.upserts.values()) > 4  # several chunks
     assert_stored_state_equals_tables(engine, DEC.name)
+
+
+def test_a_multi_file_export_that_repeats_unchanged_files_is_applied(engine, tmp_path) -> None:
+    """Next month's six files, five of them byte for byte last month's: the one changed file
+    is applied (the ledger takes the new file; the repeated ones were applied before)."""
+    source = SourceConfig(client="wasserturm", mapping="sap-style")
+    november = sorted((SAMPLES / "sap-style").glob("*.csv"))
+    assert run(engine, november, source, "wasserturm").status == "applied"
+    december = []
+    for path in november:
+        target = tmp_path / path.name.replace("20261101", "20261201")
+        body = path.read_bytes()
+        if path.name.startswith("RE_GP_"):
+            body = body.replace(b"0421 123456;;joerg", b"0421 654321;;joerg", 1)
+        target.write_bytes(body)
+        december.append(target)
+    result = run(engine, december, source, "wasserturm")
+    assert result.status == "applied", result
+    assert events_of(engine, result.run_id) == Counter(
+        {("contact_changed", "0000104711", "phone", None, None): 1})
+    again = run(engine, december, source, "wasserturm")
+    assert again.status == "duplicate"

@@ -52,14 +52,15 @@ def test_a_rejected_export_is_on_record_and_its_report_names_the_run(setup, engi
     [run] = runs(engine)
     assert (run["run_id"], run["status"], run["client"]) == (outcome.run_id, "rejected",
                                                               "wg-lindenhof")
-    assert run["findings"] == '{"email.format": 1}'
+    assert json.loads(run["findings"]) == {"email.format": 1, "rows.too_many_damaged": 1}
     assert run["report"].endswith("error/mieterliste_2026-11-01.fehler.txt")
     text = (drop / "error" / "mieterliste_2026-11-01.fehler.txt").read_text("utf-8-sig")
     run_id = re.search(r"Lauf / run: (\S+),", text)[1]  # type: ignore[index]
     shown = cli.invoke(app, ["runs", run_id, "--config", str(config)])
     assert shown.exit_code == 0, shown.output
     assert f"Run {run_id}" in shown.output and "REJECTED" in shown.output
-    assert "Problems: email.format 1" in shown.output
+    problems = next(line for line in shown.output.splitlines() if line.startswith("Problems:"))
+    assert {"email.format 1", "rows.too_many_damaged 1"} == set(problems[10:].split(", "))
     assert "sha256 " in shown.output and "Report: " in shown.output
     assert "stefan" not in shown.output  # never a resident's data
     listed = cli.invoke(app, ["runs", "--config", str(config)])

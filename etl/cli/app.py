@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ class _Commands(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # the command line's own: usage errors (2), an answer (Exit), Ctrl-C
+        except BrokenPipeError:  # `etl runs | head -1`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:  # a bug: one line here; the traceback at --log-level DEBUG
             logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
             typer.echo(f"error: unexpected {type(exc).__name__} — a bug, please report it "

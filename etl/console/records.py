@@ -78,10 +78,12 @@ def _findings(found: pd.DataFrame | None) -> dict[str, Any]:
     from etl.core import findings
 
     if found is None:
-        return {"errors": 0, "warning_findings": 0, "by_rule": {}, "findings": []}
+        return {"errors": 0, "warning_findings": 0, "held_findings": 0, "by_rule": {},
+                "findings": []}
     rows = found[["file", "line", "column", "value", "rule", "severity", "message_en"]]
     return {"errors": len(findings.errors(found)),
             "warning_findings": len(findings.warnings(found)),
+            "held_findings": len(findings.held(found)),
             "by_rule": findings.per_rule(found),
             "findings": [{k: _plain(v, UTC) for k, v in r.items()}  # type: ignore[arg-type]
                          for r in rows.to_dict("records")]}

@@ -124,11 +124,16 @@ def import_summary(result: ImportResult) -> str:
         lines.append(f"{written}: {_words(result.changes.written())}; "
                      f"ended: {_words(result.changes.ended_counts())}")
         lines.append(f"Events: {_words(result.changes.summary())}")
-    if result.findings is not None:  # warnings: imported as they are
+    if result.findings is not None:  # warnings (imported as they are) and held rows
         from etl.core import findings
 
-        lines.append(f"Warnings: {len(result.findings)}, imported as they are "
-                     f"({_words(findings.per_rule(result.findings))})")
+        warned, held = findings.warnings(result.findings), findings.held(result.findings)
+        if len(warned):
+            lines.append(f"Warnings: {len(warned)}, imported as they are "
+                         f"({_words(findings.per_rule(warned))})")
+        if len(held):
+            lines.append(f"Held back: {len(held)} errors; their rows keep the last accepted "
+                         f"state ({_words(findings.per_rule(held))})")
     return "\n".join(lines)
 
 
@@ -160,11 +165,11 @@ def runs_table(runs: pd.DataFrame, zone: ZoneInfo) -> str:
     rows = []
     for run in runs.to_dict("records"):
         counts = run["findings"] or run["summary"]
-        warned = sum(run["warnings"].values())
+        extra = "".join(f" +{n} {what}" for what, key in (("warnings", "warnings"),
+                                                          ("held back", "held"))
+                        if (n := sum(run[key].values())))
         rows.append([_cell(run[c], zone) for c in RUN_COLUMNS] + [
-            _short_summary(counts) + (f" +{warned} warnings" if warned else ""),
-                                                                  _cell(run["override_reason"],
-                                                                        zone)])
+            _short_summary(counts) + extra, _cell(run["override_reason"], zone)])
     return table([*RUN_COLUMNS, "events / problems", "override reason"], rows)
 
 
@@ -186,7 +191,8 @@ def run_details(run: dict[str, object], zone: ZoneInfo) -> str:
         reason = f" ({run['override_reason']})" if run.get("override_reason") else ""
         lines.append(f"Guard {run['guard']}{reason}")
     for title, key in (("Events", "summary"), ("Problems", "findings"),
-                       ("Warnings", "warnings"), ("Seconds", "timings")):
+                       ("Warnings", "warnings"), ("Held back", "held"),
+                       ("Seconds", "timings")):
         values = run.get(key) or {}
         if values:
             lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in values.items()))

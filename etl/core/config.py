@@ -13,14 +13,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl.core import cron
 from etl.core.errors import ConfigError
@@ -126,6 +119,11 @@ class SourceConfig(_Model):
         None, gt=0, description="etl status: OVERDUE when the last success is older")
     rules: RuleSeverities = Field({}, description="a rule's severity other than the mapping's "
                                   "and the catalogue's: error or warning (etl rules)")
+    invalid_rows: Literal["reject_export", "hold"] = Field(
+        "hold", description="hold: damaged rows keep their last accepted state, the rest is "
+        "imported (etl.stages.hold); reject_export: one error rejects the export")
+    max_held_rows: int = Field(100, ge=0, description="more damaged lines: rejected")
+    max_held_share: float = Field(0.05, ge=0, le=1, description="of the export's lines")
 
     @field_validator("schedule")
     @classmethod

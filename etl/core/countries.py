@@ -8,8 +8,10 @@ without a rule here takes any postal code (the portal's column size still applie
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FOUR_DIGITS = r"^[0-9]{4}$"
 _FIVE_DIGITS = r"^[0-9]{5}$"

@@ -72,7 +72,12 @@ def judged(found: pd.DataFrame, severity: dict[str, str]) -> pd.DataFrame:
 
 def errors(found: pd.DataFrame) -> pd.DataFrame:
     """The findings that block the export."""
-    return found[found["severity"] != "warning"]
+    return found[found["severity"] == "error"]
+
+
+def held(found: pd.DataFrame) -> pd.DataFrame:
+    """The errors whose rows were held back while the rest was imported (etl.stages.hold)."""
+    return found[found["severity"] == "held"]
 
 
 def warnings(found: pd.DataFrame) -> pd.DataFrame:

@@ -130,14 +130,10 @@ RULES: dict[str, Rule] = {
         "Kopfzeile nicht gefunden: keine Zeile enthält die erwarteten Spalten ({expected}).",
         "Header not found: no line holds the expected columns ({expected}).",
     ),
-    "header.missing_column": Rule(
-        "Pflichtspalte „{column}“ fehlt in der Kopfzeile.",
-        "Required column '{column}' is missing from the header.",
-    ),
-    "header.duplicate_column": Rule(
-        "Spalte „{column}“ steht mehrfach in der Kopfzeile.",
-        "Column '{column}' appears more than once in the header.",
-    ),
+    "header.missing_column": Rule("Pflichtspalte „{column}“ fehlt in der Kopfzeile.",
+                                  "Required column '{column}' is missing from the header."),
+    "header.duplicate_column": Rule("Spalte „{column}“ steht mehrfach in der Kopfzeile.",
+                                    "Column '{column}' appears more than once in the header."),
     "row.field_count": Rule(
         "Zeile hat {mehr_weniger} Felder als die Kopfzeile ({expected}; Anzahl siehe Wert): "
         "{hinweis}",
@@ -172,21 +168,19 @@ RULES: dict[str, Rule] = {
         "Schlüssel hat weniger als {width} Stellen: führende Nullen fehlen (von Excel entfernt?).",
         "Key shorter than {width} characters: leading zeros lost (removed by Excel?).",
     ),
-    "date.format": Rule(
-        "Datum nicht lesbar; erwartet wird {formats}.",
-        "Unreadable date; expected {formats}.",
-    ),
-    "number.format": Rule(
-        "Zahl nicht lesbar (Dezimaltrennzeichen „{decimal}“).",
-        "Unreadable number (decimal separator '{decimal}').",
-    ),
-    "value.unknown": Rule(
-        "Wert nicht bekannt; erlaubt sind: {allowed}.",
-        "Unknown value; allowed: {allowed}.",
-    ),
-    "split.format": Rule(
-        "Feld lässt sich nicht in {parts} zerlegen.",
-        "Value cannot be split into {parts}.",
+    "date.format": Rule("Datum nicht lesbar; erwartet wird {formats}.",
+                        "Unreadable date; expected {formats}."),
+    "number.format": Rule("Zahl nicht lesbar (Dezimaltrennzeichen „{decimal}“).",
+                          "Unreadable number (decimal separator '{decimal}')."),
+    "value.unknown": Rule("Wert nicht bekannt; erlaubt sind: {allowed}.",
+                          "Unknown value; allowed: {allowed}."),
+    "split.format": Rule("Feld lässt sich nicht in {parts} zerlegen.",
+                         "Value cannot be split into {parts}."),
+    "rows.too_many_damaged": Rule(
+        "{lines} Zeilen enthalten Fehler; zurückgehalten werden höchstens {allowed} (Einstellung "
+        "der Quelle). Der Export wurde als Ganzes nicht übernommen.",
+        "{lines} damaged lines; the source holds back at most {allowed}: the export was "
+        "rejected as a whole.",
     ),
     "value.too_long": Rule(
         "Wert ist länger, als das Portal speichern kann (Schlüssel höchstens 64, andere Texte "

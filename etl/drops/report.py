@@ -38,7 +38,8 @@ REPORT_HEADERS = {
     "message_de": "Meldung",
     "message_en": "Message (English)",
 }
-SEVERITY_DE = {"error": "Fehler", "warning": "Warnung (übernommen)"}
+SEVERITY_DE = {"error": "Fehler", "warning": "Warnung (übernommen)",
+               "held": "Fehler (Zeile zurückgehalten)"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

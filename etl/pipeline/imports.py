@@ -19,9 +19,9 @@ from etl.core.config import SourceConfig
 from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.pipeline.check import check_export
+from etl.pipeline.check import CheckResult, check_export, in_key_column
 from etl.pipeline.plans import Expected
-from etl.stages import diff, guard, moves
+from etl.stages import diff, guard, hold, moves
 from etl.store import AlreadyApplied, Database, RunRecord
 
 
@@ -133,9 +133,12 @@ def _import(
                            {f.path: f.name for f in described}, source.rules)
     lap("check")
     export_time = checked.export_time or export_time  # the files' own word first
-    if not checked.ok or checked.entities is None:
-        return recorded(ImportResult(run_id, name, "rejected", names, findings=checked.findings,
-                                     timings=timings))
+    holding, beyond = (None, None) if checked.ok else _holding(checked, source, mapping)
+    if checked.entities is None or not (checked.ok or holding):
+        return recorded(ImportResult(run_id, name, "rejected", names, timings=timings,
+                                     findings=findings.concat([beyond, checked.findings])
+                                     if beyond is not None else checked.findings))
+    found = checked.findings if holding is None else hold.as_held(checked.findings, holding)
     faults.point("after_validation")
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
@@ -157,6 +160,9 @@ def _import(
             else:
                 fields = moves.state_fields(options)
                 state = tx.read_state(source.client, fields)
+                if holding is not None:  # held keys: their last accepted state
+                    prepared = hold.keep_last_state(prepared, holding, state, tx.read_rows(
+                        source.client, {n: k for n, k in holding.keys.items() if len(k)}))
                 comparison = diff.compare(state, prepared)
                 stored = tx.read_rows(source.client, comparison.needed())
                 comparison = diff.keep_stored_where_lost(comparison, stored)
@@ -182,7 +188,8 @@ def _import(
             if changes.rows_to_write:
                 after = diff.next_state(comparison, fields)
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
-                            verdict.override_reason, findings.per_rule(checked.warnings))
+                            verdict.override_reason, findings.per_rule(checked.warnings),
+                            findings.per_rule(findings.held(found)))
             tx.apply(changes, run, described, clock(), status, content, after, timings)
             tx.remember_dialect(name, checked.dialect)
             faults.point("load_before_commit")
@@ -192,12 +199,36 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     lap("load")
     result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
-                          findings=checked.warnings if len(checked.warnings) else None,
+                          findings=_reported(found),
                           timings=timings, warnings=warnings,
                           expected=Expected(token, changes.fingerprint()) if dry_run else None)
     if status in {"applied", "unchanged"}:
         database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
     return recorded(result) if status == "refused" else result
+
+
+def _holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
+             ) -> tuple[hold.Holding | None, pd.DataFrame | None]:
+    """The rows to hold back when the source holds damaged rows (``invalid_rows: hold``) and
+    every error allows it; else None, the export is rejected — with a finding of its own when
+    it holds more than the source's limits allow."""
+    if source.invalid_rows != "hold" or checked.entities is None:
+        return None, None
+    errors = findings.errors(checked.findings)
+    if not hold.holdable(errors, in_key_column(errors, mapping)).all():
+        return None, None
+    holding = hold.hold(checked.entities, errors)
+    allowed = hold.allowed(checked.entities, source.max_held_rows, source.max_held_share)
+    if holding.lines <= allowed:
+        return holding, None
+    return None, findings.make("rows.too_many_damaged", file=checked.files[0], line=None,
+                               column=None, lines=holding.lines, allowed=allowed)
+
+
+def _reported(found: pd.DataFrame) -> pd.DataFrame | None:
+    """What an imported export's report lists: its warnings and the errors of held rows."""
+    shown = found[found["severity"] != "error"]
+    return shown if len(shown) else None
 
 
 def _judge_form(verdict: guard.Verdict, drift: list[guard.Refusal], source: SourceConfig,

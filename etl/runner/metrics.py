@@ -36,6 +36,9 @@ class _Facts(Collector):
         warnings = CounterMetricFamily(
             "etl_imported_warnings", "Problems of imported exports that were imported as they "
             "are (a rule of severity warning), by rule.", labels=["source", "rule"])
+        held = CounterMetricFamily(
+            "etl_held_rows", "Errors of imported exports whose rows were held back (their last "
+            "accepted state kept), by rule.", labels=["source", "rule"])
         rows = GaugeMetricFamily("etl_rows", "Rows of the last accepted export, by entity.",
                                  labels=["source", "entity"])
         stages = GaugeMetricFamily("etl_last_run_stage_seconds",
@@ -56,6 +59,7 @@ class _Facts(Collector):
                     *((k, v, events) for k, v in fact.events.items()),
                     *((k, v, problems) for k, v in fact.problems.items()),
                     *((k, v, warnings) for k, v in fact.warnings.items()),
+                    *((k, v, held) for k, v in fact.held.items()),
                     *((k, v, rows) for k, v in fact.rows.items()),
                     *((k, v, stages) for k, v in fact.stage_seconds.items())):
                 family.add_metric([source, label], value)
@@ -66,7 +70,7 @@ class _Facts(Collector):
         written = GaugeMetricFamily("etl_metrics_written_timestamp_seconds",
                                     "When this file was written.")
         written.add_metric([], time.time())
-        yield from (runs, events, problems, warnings, rows, stages, success, last, in_a_row,
+        yield from (runs, events, problems, warnings, held, rows, stages, success, last, in_a_row,
                     written)
 
 

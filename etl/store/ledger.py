@@ -25,6 +25,7 @@ class RunRecord:
     guard: str | None  # passed, refused, overridden; None: no export was judged
     override_reason: str | None
     warnings: dict[str, int] | None = None  # problems imported as they are, per rule
+    held: dict[str, int] | None = None  # errors whose rows were held back, per rule
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def record_run(
         summary=json.dumps(summary or {}), message=printable(message) if message else None,
         findings=json.dumps(findings) if findings else None,
         warnings=json.dumps(run.warnings) if run.warnings else None,
+        held=json.dumps(run.held) if run.held else None,
         timings=json.dumps(timings) if timings else None,
     ))
     if files:

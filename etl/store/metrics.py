@@ -22,6 +22,7 @@ class SourceFacts:
     events: Counter[str] = field(default_factory=Counter)  # events per type, all applied runs
     problems: Counter[str] = field(default_factory=Counter)  # problems per rule, all rejections
     warnings: Counter[str] = field(default_factory=Counter)  # imported as they are, per rule
+    held: Counter[str] = field(default_factory=Counter)  # errors of rows held back, per rule
     rows: dict[str, int] = field(default_factory=dict)  # rows per entity, last accepted export
     last_run: datetime | None = None
     last_success: datetime | None = None
@@ -37,11 +38,11 @@ def source_facts(conn: Connection) -> dict[str, SourceFacts]:
             select(r.c.source, r.c.status, func.count()).group_by(r.c.source, r.c.status)):
         facts.setdefault(source, SourceFacts()).runs[status] = int(n)
     rows = conn.execute(select(r.c.source, r.c.status, r.c.finished_at, r.c.summary,
-                               r.c.findings, r.c.warnings, r.c.timings)
+                               r.c.findings, r.c.warnings, r.c.held, r.c.timings)
                         .where(r.c.status.in_(IMPORTS))
                         .order_by(r.c.source, r.c.started_at.desc())).all()
     newest_first: dict[str, list[str]] = {}
-    for source, status, finished_at, summary, problems, warned, timings in rows:
+    for source, status, finished_at, summary, problems, warned, held, timings in rows:
         fact, finished = facts[source], as_utc(finished_at)
         if source not in newest_first:
             fact.last_run, fact.stage_seconds = finished, json.loads(timings or "{}")
@@ -51,6 +52,7 @@ def source_facts(conn: Connection) -> dict[str, SourceFacts]:
         fact.events.update(json.loads(summary or "{}") if status == "applied" else {})
         fact.problems.update(json.loads(problems or "{}") if status in FAILURES else {})
         fact.warnings.update(json.loads(warned or "{}") if status in SUCCESSES else {})
+        fact.held.update(json.loads(held or "{}") if status in SUCCESSES else {})
     for source, statuses in newest_first.items():
         facts[source].failures_in_a_row = next(
             (i for i, s in enumerate(statuses) if s not in FAILURES), len(statuses))

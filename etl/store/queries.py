@@ -12,17 +12,19 @@ from etl.store import schema
 
 def recent_runs(conn: Connection, source: str | None, limit: int) -> pd.DataFrame:
     """The newest runs, newest first; ``summary`` (events per type), ``findings`` (errors per
-    rule) and ``warnings`` (problems imported as they are, per rule) as dicts."""
+    rule), ``warnings`` (problems imported as they are) and ``held`` (errors whose rows were held
+    back), per rule, as dicts."""
     r = schema.runs
     stmt = select(r.c.run_id, r.c.source, r.c.status, r.c.guard, r.c.export_time,
-                  r.c.finished_at, r.c.summary, r.c.findings, r.c.warnings, r.c.override_reason)
+                  r.c.finished_at, r.c.summary, r.c.findings, r.c.warnings, r.c.held,
+                  r.c.override_reason)
     if source:
         stmt = stmt.where(r.c.source == source)
     rows = conn.execute(stmt.order_by(r.c.started_at.desc()).limit(limit)).all()
     frame = pd.DataFrame(rows, columns=["run_id", "source", "status", "guard", "export_time",
                                         "finished_at", "summary", "findings", "warnings",
-                                        "override_reason"])
-    for key in ("summary", "findings", "warnings"):
+                                        "held", "override_reason"])
+    for key in ("summary", "findings", "warnings", "held"):
         frame[key] = [json.loads(text) if isinstance(text, str) and text else {}
                       for text in frame[key]]  # an all-empty column comes back as NaN
     return frame
@@ -58,7 +60,7 @@ def run(conn: Connection, run_id: str) -> dict[str, object] | None:
     files = conn.execute(select(f.c.name, f.c.sha256, f.c.size).where(f.c.run_id == run_id)
                          .order_by(f.c.name)).all()
     out: dict[str, object] = dict(row)
-    for key in ("summary", "findings", "warnings", "timings"):
+    for key in ("summary", "findings", "warnings", "held", "timings"):
         out[key] = json.loads(row[key]) if row[key] else {}
     out["files"] = [{"name": n, "sha256": h, "size": z} for n, h, z in files] or [
         {"name": n} for n in json.loads(row["files"])]

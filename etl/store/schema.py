@@ -89,6 +89,7 @@ runs = Table(
     Column("message", Text),  # why a run failed
     Column("findings", Text),  # JSON: errors per rule of a rejected export
     Column("warnings", Text),  # JSON: problems imported as they are, per rule (any export)
+    Column("held", Text),  # JSON: errors whose rows were held back, per rule (applied exports)
     Column("timings", Text),  # JSON: seconds per stage
     Column("report", Text),  # where the report for ERP staff was written
     Index("ix_etl_run_source_started", "source", "started_at"),

@@ -24,7 +24,8 @@ from etl.core.changes import ChangeSet
 from etl.core.exports import ExportFile
 from etl.core.model import ENTITIES, Kind
 from etl.store import schema
-from etl.store.ledger import RunRecord, record_run, save_snapshot
+from etl.store.errors import AlreadyApplied
+from etl.store.ledger import RunRecord, applied_hashes, record_run, save_snapshot
 from etl.store.locks import lock_outbox
 from etl.store.state import write_state
 
@@ -51,7 +52,13 @@ def apply(
     applied the same file first.
     """
     faults.point("load_before_data")
-    for sha in sorted({f.sha256 for f in files}):
+    # a multi-file export may repeat a file applied before (a month with the same buildings):
+    # only the new ones go into the ledger; a file applied by another run since fails here
+    hashes = {f.sha256 for f in files}
+    new = hashes - applied_hashes(conn, run.source, sorted(hashes))
+    if hashes and not new:  # every file was applied by another run since this one began
+        raise AlreadyApplied(run.client)
+    for sha in sorted(new):
         conn.execute(insert(schema.applied).values(source=run.source, sha256=sha, run_id=run.run_id,
                                                 applied_at=now))
     for name, rows in changes.upserts.items():
