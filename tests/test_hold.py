@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -18,11 +19,21 @@ from typer.testing import CliRunner
 from etl.cli import app
 from etl.core import findings
 from etl.core.canonical import canonical, key_of
-from etl.core.config import GuardConfig, SourceConfig
+from etl.core.config import GuardConfig, SourceConfig, load_config
+from etl.core.errors import ConfigError
+from etl.core.mapping_load import parse_mapping
 from etl.pipeline import check_export, import_export
 from etl.stages import hold
 from etl.store import Database
-from tests.conftest import MINI_HEADER, SAMPLES, mapping, mini_mapping, write_config
+from tests.conftest import (
+    MINI_HEADER,
+    MINI_ROW,
+    MINI_YAML,
+    SAMPLES,
+    mapping,
+    mini_mapping,
+    write_config,
+)
 from tests.test_diff_properties import _active, exports
 
 SPEC = mini_mapping()
@@ -195,3 +206,59 @@ def test_a_held_unit_holds_its_tenancies_and_memberships(tmp_path: Path) -> None
     assert set(held["tenancy"]["tenancy_id"]) == {"00120100101"}
     assert set(held["membership"]["person_id"]) == {"004711", "004712"}
     assert held["person"].empty and held["building"].empty
+
+
+def _mandant_mapping():
+    data = yaml.safe_load(MINI_YAML)
+    data["client_column"] = "mandant"
+    data["files"]["rows"]["columns"]["mandant"] = {"header": "Mandant"}
+    return parse_mapping(data, "mini")
+
+
+def test_rows_of_another_client_are_never_imported(tmp_path: Path) -> None:
+    """An ERP job that exports every client: a source imports the codes it names
+    (``clients: {"100": c1}``); each row of another code is ``client.foreign`` and never
+    mapped — held back while they are few, the export rejected when they are many."""
+    spec = _mandant_mapping()
+    rows = [MINI_ROW.replace(";01;", f";0{n};").replace("V1", f"V{n}").replace("P1", f"P{n}")
+            + (";200" if n == 3 else ";100") for n in range(1, 5)]
+    path = tmp_path / "x_2026-11-01.csv"
+    path.write_text("\n".join([MINI_HEADER + ";Mandant", *rows]) + "\n", encoding="utf-8")
+    checked = check_export([path], spec, clients=["100"])
+    assert set(zip(checked.findings["rule"], checked.findings["line"],
+                   checked.findings["column"], checked.findings["value"], strict=True)) == {
+        ("client.foreign", 4, "Mandant", "200")}
+    assert "V3" not in set(checked.entities.frames["tenancy"]["tenancy_id"])
+    database = Database.connect(f"sqlite:///{tmp_path / 'p.db'}")
+    database.upgrade()
+    few = HOLD.model_copy(update={"clients": {"100": "c1"}})
+    result = import_export([path], "s", few, spec, database)
+    assert result.status == "applied"
+    assert len(findings.held(result.findings)) == 1
+    with database.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tenancy WHERE tenancy_id = 'V3'")
+                            ).scalar() == 0
+    strict = few.model_copy(update={"max_held_share": 0.1})
+    path.write_text(path.read_text("utf-8") + "\n", encoding="utf-8")
+    assert import_export([path], "s", strict, spec, database).status == "rejected"
+    database.engine.dispose()
+
+
+def test_clients_are_checked_against_the_mapping_when_the_config_loads(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    data = yaml.safe_load(MINI_YAML)
+    data["client_column"] = "mandant"
+    data["files"]["rows"]["columns"]["mandant"] = {"header": "Mandant"}
+    (tmp_path / "mappings" / "mini.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    for clients, wanted in (({}, "reads the client from 'mandant'"),
+                            ({"100": "c1", "200": "c2"}, "not c2")):
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(yaml.safe_dump({"mappings_dir": str(tmp_path / "mappings"), "sources": {
+            "s": {"client": "c1", "mapping": "mini", "clients": clients}}}), encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_config(cfg)
+        assert wanted in str(info.value) + "\n".join(info.value.problems)
+    data["client_column"] = "nowhere"
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(data, "mini")
+    assert "client_column: file 'rows' has no source field 'nowhere'" in info.value.problems

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from etl.core.config import DatabaseConfig, load_config
+from etl.core.config import load_config
+from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError, SourceError
 from etl.drops.local import LocalDrop
 from etl.drops.pickup import Member, Pending, download

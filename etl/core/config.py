@@ -6,16 +6,15 @@ Checked once, at the edge: every problem is collected and raised together as one
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl.core import cron
+from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError
 from etl.core.mapping_format import RuleSeverities
 from etl.core.mapping_load import load_mapping
@@ -119,11 +118,23 @@ class SourceConfig(_Model):
         None, gt=0, description="etl status: OVERDUE when the last success is older")
     rules: RuleSeverities = Field({}, description="a rule's severity other than the mapping's "
                                   "and the catalogue's: error or warning (etl rules)")
+    clients: dict[str, str] = Field(
+        {}, description="client codes of the mapping's client_column this source imports, and "
+        "as which portal client: {\"100\": wg-nord}")
     invalid_rows: Literal["reject_export", "hold"] = Field(
         "hold", description="hold: damaged rows keep their last accepted state, the rest is "
         "imported (etl.stages.hold); reject_export: one error rejects the export")
     max_held_rows: int = Field(100, ge=0, description="more damaged lines: rejected")
     max_held_share: float = Field(0.05, ge=0, le=1, description="of the export's lines")
+
+    @model_validator(mode="after")
+    def _own_client(self) -> SourceConfig:
+        others = sorted(set(self.clients.values()) - {self.client})
+        if others:
+            raise ValueError(f"clients: the rows of a drop go into its source's client "
+                             f"{self.client!r}, not {', '.join(others)} (one drop into several "
+                             "portal clients is not supported yet: give each its own drop)")
+        return self
 
     @field_validator("schedule")
     @classmethod
@@ -136,35 +147,6 @@ class SourceConfig(_Model):
     def parsed_schedule(self) -> cron.CronSchedule | None:
         """The checked ``schedule``."""
         return cron.parse(self.schedule) if self.schedule else None
-
-
-_SECRET_PARAMETERS = {"password", "passwd", "pwd", "sslpassword"}
-
-
-def url_secret(url: str) -> bool:
-    """Whether a database URL carries a password: after the user (``user:pw@``, also with an
-    empty user or a ``/`` in the password — read as SQLAlchemy reads it) or as a query parameter
-    (``?password=``)."""
-    rest, _, query = url.partition("://")[2].partition("?")
-    userinfo = re.match(r"[^:/@]*(?::(?P<password>[^@]*))?@", rest)
-    if userinfo and userinfo["password"]:
-        return True
-    return any(key.lower() in _SECRET_PARAMETERS and any(values)
-               for key, values in parse_qs(query, keep_blank_values=True).items())
-
-
-class DatabaseConfig(_Model):
-    url: str = Field("sqlite:///portal.db", description="without password: see password_env")
-    password_env: str = Field("ETL_DATABASE_PASSWORD",
-                              description="environment variable holding the password")
-
-    @field_validator("url")
-    @classmethod
-    def _no_secret(cls, v: str) -> str:
-        if url_secret(v):
-            raise ValueError("the URL holds a password: put it in the environment "
-                             "(database.password_env) instead of config.yaml")
-        return v
 
 
 class SchedulerConfig(_Model):
@@ -262,12 +244,18 @@ def _check_sources(cfg: AppConfig) -> list[str]:
             problems.append(f"sources.{name}.mapping: {src.mapping!r} not found in "
                             f"{cfg.mappings_dir}")
             continue
-        if src.drop is None:
-            continue
         try:
-            multi = load_mapping(str(path), cfg.mappings_dir, maps=False).multi_file
+            mapping = load_mapping(str(path), cfg.mappings_dir, maps=False)
         except ConfigError:
             continue  # reported by whoever loads the mapping
+        if bool(mapping.client_column) != bool(src.clients):
+            problems.append(f"sources.{name}.clients: " + (
+                f"mapping {src.mapping!r} reads the client from {mapping.client_column!r}: name "
+                f"the codes this source imports, e.g. {{\"100\": {src.client}}}"
+                if mapping.client_column else f"mapping {src.mapping!r} has no client_column"))
+        if src.drop is None:
+            continue
+        multi = mapping.multi_file
         if multi and src.drop.manifest is None:
             problems.append(f"sources.{name}.drop.manifest: mapping {src.mapping!r} has several "
                             "files per export; its drop needs a manifest (the file uploaded last)")

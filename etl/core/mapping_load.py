@@ -66,6 +66,10 @@ def _check_semantics(m: Mapping) -> list[str]:
         for condition in espec.where:
             if any(condition.field.format(n=n) not in available for n in groups):
                 problems.append(f"{where}.where: unknown source field {condition.field!r}")
+    for role in sorted({spec.from_ for spec in m.entities.values()} if m.client_column else ()):
+        if role in m.files and m.client_column not in m.produced_fields(role):
+            problems.append(f"client_column: file {role!r} has no source field "
+                            f"{m.client_column!r}")
     for ename in ENTITIES:
         if ename not in m.entities:
             problems.append(f"entities: {ename!r} is not mapped")

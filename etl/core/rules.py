@@ -176,6 +176,11 @@ RULES: dict[str, Rule] = {
                           "Unknown value; allowed: {allowed}."),
     "split.format": Rule("Feld lässt sich nicht in {parts} zerlegen.",
                          "Value cannot be split into {parts}."),
+    "client.foreign": Rule(
+        "Zeile gehört zu einem Mandanten, den diese Quelle nicht übernimmt (erlaubt: {allowed}); "
+        "sie wird nie übernommen. Bitte den Export im ERP auf den Mandanten einschränken.",
+        "Row of a client this source does not import (allowed: {allowed}); never imported.",
+    ),
     "rows.too_many_damaged": Rule(
         "{lines} Zeilen enthalten Fehler; zurückgehalten werden höchstens {allowed} (Einstellung "
         "der Quelle). Der Export wurde als Ganzes nicht übernommen.",

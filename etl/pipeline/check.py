@@ -7,9 +7,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from collections.abc import Mapping as Overrides
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,11 +58,14 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
 
 def check_export(paths: list[Path], mapping: Mapping,
                  labels: dict[Path, str] | None = None,
-                 severity: Overrides[str, str] | None = None) -> CheckResult:
+                 severity: Overrides[str, str] | None = None,
+                 clients: Collection[str] = ()) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
     except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
     their paths), e.g. a downloaded file by its name in the drop. ``severity``: the source's
-    rules (``rules:``), over the mapping's and the catalogue's."""
+    rules (``rules:``), over the mapping's and the catalogue's. ``clients``: the codes of the
+    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``
+    and is never mapped."""
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
@@ -87,6 +90,9 @@ def check_export(paths: list[Path], mapping: Mapping,
                       "header": list(t.header)} for role, t in tables.items()}
     stamp, found = _export_time(mapping, tables)
     problems.append(found)
+    if mapping.client_column and clients:
+        tables, found = _own_rows(mapping.client_column, clients, tables)
+        problems.append(found)
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
@@ -123,6 +129,26 @@ def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
         else:
             stamps.append(stamp)
     return max(stamps, default=None), findings.concat(problems)
+
+
+def _own_rows(column: str, clients: Collection[str], tables: dict[str, SourceTable]
+              ) -> tuple[dict[str, SourceTable], pd.DataFrame]:
+    """The tables without the rows of other clients, and a ``client.foreign`` finding for each
+    of those rows."""
+    out, problems = {}, []
+    for role, table in tables.items():
+        out[role] = table
+        if column not in table.frame:
+            continue
+        codes = table.frame[column].fillna("").astype("str").str.strip()
+        foreign = ~codes.isin(list(clients))
+        if foreign.any():
+            problems.append(findings.make(
+                "client.foreign", file=table.file, line=table.frame.loc[foreign, "_line"],
+                column=table.headers.get(column, column), value=codes[foreign],
+                allowed=", ".join(clients)))
+            out[role] = replace(table, frame=table.frame[~foreign].reset_index(drop=True))
+    return out, findings.concat(problems)
 
 
 def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:

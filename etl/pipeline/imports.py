@@ -130,7 +130,7 @@ def _import(
     if done and done >= {f.sha256 for f in described}:
         return recorded(ImportResult(run_id, name, "duplicate", names))
     checked = check_export([f.path for f in described], mapping,
-                           {f.path: f.name for f in described}, source.rules)
+                           {f.path: f.name for f in described}, source.rules, source.clients)
     lap("check")
     export_time = checked.export_time or export_time  # the files' own word first
     holding, beyond = (None, None) if checked.ok else _holding(checked, source, mapping)

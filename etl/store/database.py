@@ -26,7 +26,7 @@ from sqlalchemy.exc import (
 )
 
 from etl.core.changes import ChangeSet
-from etl.core.config import DatabaseConfig
+from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts

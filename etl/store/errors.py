@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, SQLAlchemyError
 
-from etl.core.config import DatabaseConfig, url_secret
+from etl.core.database_config import DatabaseConfig, url_secret
 from etl.core.errors import ConfigError, LoadError
 from etl.store.glance import describe
 

@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from etl.core.config import DatabaseConfig
+from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError, LoadError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
