@@ -55,6 +55,18 @@ EXPECTED: dict[str, set[tuple[str, int | None, str | None]]] = {
     "alpen-style/country_as_a_name.csv": {
         ("country.unknown", 2, "Land"), ("country.unknown", 6, "Land")},
     "alpen-style/tenant_without_name_or_firm.csv": {("name.missing", 11, "Mieter2 Name")},
+    "altsystem-style/all_clients_exported.csv": {
+        *(("client.foreign", line, "Mandant") for line in range(9, 14)),
+        # the other company numbers its houses and flats like this one
+        ("key.unique", 11, "Objekt + Haus"), ("key.unique", 13, "Objekt + Haus"),
+        ("key.unique", 11, "Objekt + Haus + Wohnung"),
+        ("encoding.lossy", 2, "Name"), ("encoding.lossy", 3, "Name"),
+        ("encoding.lossy", 3, "Vorname"), ("encoding.lossy", 4, "Name"),
+        ("encoding.lossy", 8, "Name")},
+    "altsystem-style/row_of_another_client.csv": {
+        ("client.foreign", 6, "Mandant"), ("encoding.lossy", 2, "Name"), ("encoding.lossy", 3, "Name"),
+        ("encoding.lossy", 3, "Vorname"), ("encoding.lossy", 4, "Name"),
+        ("encoding.lossy", 8, "Name")},
     "generic/saved_as_ansi.csv": {("encoding.undecodable", 2, "objekt_name")},
     "sap-style/missing_partner_file": {("file.missing", None, None)},
     "sap-style/contract_without_rental_object": {
@@ -77,7 +89,8 @@ def test_every_corpus_file_has_an_expectation() -> None:
 def test_bad_file_is_rejected_with_exact_rule_line_and_column(case: str) -> None:
     path = BAD / case
     paths = sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    result = check_export(paths, mapping(case.split("/", maxsplit=1)[0]))
+    spec = mapping(case.split("/", maxsplit=1)[0])
+    result = check_export(paths, spec, clients=["100"] if spec.client_column else ())
     assert not result.ok
     assert rules_at(result) == EXPECTED[case]
     assert result.findings["message_de"].str.len().gt(0).all()
@@ -100,7 +113,8 @@ def test_corpus_generator_reproduces_the_committed_files(tmp_path: Path) -> None
     import importlib.util
     import shutil
 
-    for sub in ("wodis-style", "generic", "sap-style", "alpen-style"):
+    for sub in ("wodis-style", "generic", "sap-style", "alpen-style",
+                "altsystem-style"):
         shutil.copytree(SAMPLES / sub, tmp_path / sub)
     shutil.copytree(BAD, tmp_path / "bad")
     for f in (tmp_path / "bad").rglob("*.csv"):

@@ -4,6 +4,8 @@ export through the CLI on a real database, every change event against a hand-wri
 - ``alpen-style``: a Swiss/Austrian wide unit list (Latin-1, tenants 1..4 side by side, 4-digit
   postal codes, numeric country codes, company tenants, condominium owners' rows to leave out,
   the export's time in a column).
+- ``altsystem-style``: a legacy flat list in Windows-1252 (names it cannot hold arrive with
+  '?': imported as warnings) with a ``Mandant`` column (rows of another client never imported).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.conftest import SAMPLES, mapping, write_config
 
 cli = CliRunner()
 ALPEN = SAMPLES / "alpen-style"
+LEGACY = SAMPLES / "altsystem-style"
 
 
 def _etl(*args: str) -> tuple[int, list[dict]]:
@@ -103,3 +106,41 @@ def test_alpen_style_first_and_next_export_end_to_end(tmp_path: Path, database_u
     assert [tuple(r) for r in firms] == [("M-601", None, "Bäckerei Käser & Söhne AG"),
                                          ("M-801", None, "Praxis Dr. Frick AG")]
     assert countries == {"0101.1": "CH", "0101.2": "CH", "0202.1": "AT", "0303.1": "LI"}
+
+
+def test_altsystem_style_first_and_next_export_end_to_end(tmp_path: Path,
+                                                          database_url: str) -> None:
+    cfg = str(write_config(tmp_path, database_url, {"nord": {
+        "client": "wg-nord", "mapping": "altsystem-style", "clients": {"100": "wg-nord"},
+        "guard": {"max_ended_share": 0.5}, "max_held_share": 0.2}}))
+    assert _etl("db", "upgrade", "-c", cfg)[0] == 0
+    code, out = _etl("import", str(LEGACY / "BESTAND_20261101.csv"), "-s", "nord", "--json",
+                     "-c", cfg)
+    assert code == 0 and out[-1]["status"] == "applied"
+    assert out[-1]["warning_findings"] == 5  # Y?lmaz (twice, and Ay?e), Pawe? D?browski
+    code, out = _etl("import", str(LEGACY / "BESTAND_20261201.csv"), "-s", "nord", "--json",
+                     "-c", cfg)
+    assert code == 0 and out[-1]["status"] == "applied"
+    assert _changes(cfg, "wg-nord") == {
+        # Lars Jensen's contract is gone; ?ule ?ahin moves into the empty flat next door
+        ("tenancy_ended", "10-4740", None, None, None),
+        ("person_ended", "004740", None, None, None),
+        ("moved_out", "004740", None, "010-5-001", None),
+        ("tenancy_added", "10-4750", None, None, None),
+        ("person_added", "004750", None, None, None),
+        ("moved_in", "004750", None, None, "010-5-002"),
+        # Ingrid Petersen announced her end and has a new phone
+        ("tenancy_ending", "10-4730", "end_date", None, None),
+        ("contact_changed", "004730", "phone", None, None),
+        # the lossy names are the same in both exports: no name_changed
+    }
+    code, out = _etl("import", str(SAMPLES / "bad" / "altsystem-style" /
+                                   "all_clients_exported.csv"), "-s", "nord", "--json", "-c", cfg)
+    assert code == 4 and out[-1]["status"] == "rejected"
+    assert out[-1]["by_rule"]["client.foreign"] == 5
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        kiel = conn.execute(sa.text("SELECT count(*) FROM person WHERE client = 'wg-nord' "
+                                    "AND last_name = 'Hansen'")).scalar()
+    engine.dispose()
+    assert kiel == 0  # the other housing company's tenants never reached this portal

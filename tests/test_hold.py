@@ -51,9 +51,10 @@ DAMAGE = {
 }
 
 
-def _write(folder: Path, name: str, rows: list[str], blank_lines: int = 1) -> Path:
+def _write(folder: Path, name: str, rows: list[str], blank_lines: int = 1,
+           header: str = MINI_HEADER) -> Path:
     path = folder / name
-    path.write_text("\n".join([MINI_HEADER, *rows]) + "\n" * blank_lines, encoding="utf-8")
+    path.write_text("\n".join([header, *rows]) + "\n" * blank_lines, encoding="utf-8")
     return path
 
 
@@ -217,30 +218,37 @@ def _mandant_mapping():
 
 def test_rows_of_another_client_are_never_imported(tmp_path: Path) -> None:
     """An ERP job that exports every client: a source imports the codes it names
-    (``clients: {"100": c1}``); each row of another code is ``client.foreign`` and never
-    mapped — held back while they are few, the export rejected when they are many."""
+    (``clients: {"100": c1}``); each row of another code is ``client.foreign`` — held back
+    while they are few (a mistyped code of one's own resident ends nothing), the export rejected
+    when they are many."""
     spec = _mandant_mapping()
-    rows = [MINI_ROW.replace(";01;", f";0{n};").replace("V1", f"V{n}").replace("P1", f"P{n}")
-            + (";200" if n == 3 else ";100") for n in range(1, 5)]
-    path = tmp_path / "x_2026-11-01.csv"
-    path.write_text("\n".join([MINI_HEADER + ";Mandant", *rows]) + "\n", encoding="utf-8")
-    checked = check_export([path], spec, clients=["100"])
-    assert set(zip(checked.findings["rule"], checked.findings["line"],
-                   checked.findings["column"], checked.findings["value"], strict=True)) == {
-        ("client.foreign", 4, "Mandant", "200")}
-    assert "V3" not in set(checked.entities.frames["tenancy"]["tenancy_id"])
     database = Database.connect(f"sqlite:///{tmp_path / 'p.db'}")
     database.upgrade()
     few = HOLD.model_copy(update={"clients": {"100": "c1"}})
-    result = import_export([path], "s", few, spec, database)
-    assert result.status == "applied"
+
+    def export(name: str, foreign: dict[int, str]) -> Path:
+        rows = [MINI_ROW.replace(";01;", f";0{n};").replace("V1", f"V{n}").replace("P1", f"P{n}")
+                + f";{foreign.get(n, '100')}" for n in range(1, 5)]
+        return _write(tmp_path, name, rows, header=MINI_HEADER + ";Mandant")
+
+    own = export("x_2026-11-01.csv", {})
+    assert import_export([own], "s", few, spec, database).status == "applied"
+    stray = export("x_2026-11-02.csv", {3: "200"})
+    checked = check_export([stray], spec, clients=["100"])
+    assert set(zip(checked.findings["rule"], checked.findings["line"],
+                   checked.findings["column"], checked.findings["value"], strict=True)) == {
+        ("client.foreign", 4, "Mandant", "200")}
+    result = import_export([stray], "s", few, spec, database)
+    assert result.status == "unchanged" and result.changes.events.empty
     assert len(findings.held(result.findings)) == 1
     with database.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM tenancy WHERE tenancy_id = 'V3'")
-                            ).scalar() == 0
-    strict = few.model_copy(update={"max_held_share": 0.1})
-    path.write_text(path.read_text("utf-8") + "\n", encoding="utf-8")
-    assert import_export([path], "s", strict, spec, database).status == "rejected"
+        assert conn.execute(sa.text("SELECT active FROM tenancy WHERE tenancy_id = 'V3'")
+                            ).scalar() == 1
+    everyone = export("x_2026-11-03.csv", {2: "200", 3: "200", 4: "300"})
+    result = import_export([everyone], "s", few.model_copy(update={"max_held_share": 0.5}),
+                           spec, database)
+    assert result.status == "rejected"
+    assert "rows.too_many_damaged" in set(result.findings["rule"])
     database.engine.dispose()
 
 

@@ -12,12 +12,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 import yaml
 
-from etl.core.config import load_config
+from etl.core.config import AppConfig, load_config
 from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError, SourceError
 from etl.drops.local import LocalDrop
@@ -68,7 +69,8 @@ def test_a_link_in_the_inbox_is_skipped_reported_and_never_followed(tmp_path, da
         "mieterliste_dangling.csv (a link, never followed)",
         "mieterliste_passwd.csv (a link, never followed)"]
     after = files(tmp_path / "drop")
-    day = f"archive/{datetime.now(UTC).astimezone():%Y/%m/%d}"
+    # archive folders are dated in the configured time zone (Europe/Berlin by default)
+    day = f"archive/{datetime.now(ZoneInfo(AppConfig().timezone)):%Y/%m/%d}"
     assert after == (before - {"inbox/mieterliste_2026-11-02.csv"}) | {
         f"{day}/mieterliste_2026-11-02.csv", f"{day}/mieterliste_2026-11-02.bericht.html"}
     assert (other / "mieterliste_2026-11-01.csv").exists()

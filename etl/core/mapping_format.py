@@ -177,7 +177,7 @@ class Mapping(Model):
     key_separator: str = "/"
     client_column: str | None = Field(
         None, description="a source field holding the ERP's client code (Mandant): a source "
-        "imports only the codes it names (clients:), other rows are never imported")
+        "imports only the codes it names (clients:), a row of another is an error")
     country: str = Field("DE", description="a building's country where the export names none: "
                          "ISO 3166-1 alpha-2, alpha-3 or numeric")
     value_maps: dict[str, ValueMap] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Callable, Collection
 from collections.abc import Mapping as Overrides
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,8 +64,7 @@ def check_export(paths: list[Path], mapping: Mapping,
     except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
     their paths), e.g. a downloaded file by its name in the drop. ``severity``: the source's
     rules (``rules:``), over the mapping's and the catalogue's. ``clients``: the codes of the
-    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``
-    and is never mapped."""
+    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``."""
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
@@ -91,8 +90,7 @@ def check_export(paths: list[Path], mapping: Mapping,
     stamp, found = _export_time(mapping, tables)
     problems.append(found)
     if mapping.client_column and clients:
-        tables, found = _own_rows(mapping.client_column, clients, tables)
-        problems.append(found)
+        problems.append(_foreign_rows(mapping.client_column, clients, tables))
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
@@ -131,13 +129,13 @@ def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
     return max(stamps, default=None), findings.concat(problems)
 
 
-def _own_rows(column: str, clients: Collection[str], tables: dict[str, SourceTable]
-              ) -> tuple[dict[str, SourceTable], pd.DataFrame]:
-    """The tables without the rows of other clients, and a ``client.foreign`` finding for each
-    of those rows."""
-    out, problems = {}, []
-    for role, table in tables.items():
-        out[role] = table
+def _foreign_rows(column: str, clients: Collection[str],
+                  tables: dict[str, SourceTable]) -> pd.DataFrame:
+    """A ``client.foreign`` finding for each row of a client code the source does not import.
+    The row stays: as an error it is held back (its keys keep their last accepted state — a
+    mistyped code of one's own resident ends nothing) or rejects the export."""
+    problems = []
+    for table in tables.values():
         if column not in table.frame:
             continue
         codes = table.frame[column].fillna("").astype("str").str.strip()
@@ -147,8 +145,7 @@ def _own_rows(column: str, clients: Collection[str], tables: dict[str, SourceTab
                 "client.foreign", file=table.file, line=table.frame.loc[foreign, "_line"],
                 column=table.headers.get(column, column), value=codes[foreign],
                 allowed=", ".join(clients)))
-            out[role] = replace(table, frame=table.frame[~foreign].reset_index(drop=True))
-    return out, findings.concat(problems)
+    return findings.concat(problems)
 
 
 def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:
