@@ -47,7 +47,7 @@ def alpha2(code: str) -> str | None:
 
 def _spelling(code: str) -> str:
     code = code.strip().upper()
-    return code.lstrip("0") or "0" if code.isdigit() else code
+    return (code.lstrip("0") or "0") if code.isdigit() else code
 
 
 def normalise(values: pd.Series, default: str) -> pd.Series:

@@ -182,7 +182,7 @@ RULES: dict[str, Rule] = {
         "Row of a client this source does not import (allowed: {allowed}); never imported.",
     ),
     "rows.too_many_damaged": Rule(
-        "{lines} Zeilen enthalten Fehler; zurückgehalten werden höchstens {allowed} (Einstellung "
+        "Zeilen mit Fehlern: {lines}; zurückgehalten werden höchstens {allowed} (Einstellung "
         "der Quelle). Der Export wurde als Ganzes nicht übernommen.",
         "{lines} damaged lines; the source holds back at most {allowed}: the export was "
         "rejected as a whole.",

@@ -45,11 +45,6 @@ class Holding:
     lines: int
     findings: pd.DataFrame
 
-    @property
-    def rows(self) -> int:
-        """Entity rows held (a flat export's line may bring several)."""
-        return sum(len(k) for k in self.keys.values())
-
 
 def holdable(errors: pd.DataFrame, in_key: pd.Series) -> pd.Series:
     """Per error: whether its row can be held (it sits at a data line, and neither the line, a
@@ -77,7 +72,7 @@ def hold(entities: Entities, errors: pd.DataFrame) -> Holding:
                 hit |= on_line & np.isin(groups, [g for e, g in wanted if e == name])
         held[name] = pd.Series(hit, index=frame.index)
     keys = _cascade(entities, held)
-    return Holding(keys, int(errors["line"].nunique()), errors)
+    return Holding(keys, len(errors[["file", "line"]].drop_duplicates()), errors)
 
 
 def _feeds(entities: Entities) -> dict[str, list[tuple[str, int]]]:
