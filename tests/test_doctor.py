@@ -83,7 +83,8 @@ def test_each_failure_names_what_to_fix(tmp_path, database_url) -> None:
     assert "fix: run `etl db upgrade`" in out
     assert "FAIL  source wasserturm drop:" in out and "fix: check the drop's path" in out
     assert "FAIL  source lindenhof export: mieterliste_2026-12-01.csv would be rejected: " \
-        "1 problem(s) — email.format 1" in out
+        "2 problem(s) — " in out  # one bad line of 17 is more than the 5 % held back
+    assert "email.format 1" in out and "rows.too_many_damaged 1" in out
     assert "fix: `etl validate FILE -m wodis-style`" in out
     assert "FAIL  metrics:" in out and "fix: create the folder" in out
     assert "ok    source lindenhof drop" in out and "Traceback" not in result.stderr
@@ -115,3 +116,18 @@ def test_an_untrusted_sftp_server_is_named_with_the_trust_command(sshd, tmp_path
     assert code == 0, lines
     assert "fits wodis-style" in lines["source lindenhof export"]
     assert (remote / "inbox" / NOV.name).exists()
+
+
+def test_doctor_says_what_the_source_would_hold_back(tmp_path, database_url) -> None:
+    """Checked as the source imports it: a bad email in one line of 17 is held back when the
+    source allows 10 % (and rejected with its default 5 %, above)."""
+    cfg = write_config(tmp_path, database_url, {"lindenhof": {
+        "client": "wg-lindenhof", "mapping": "wodis-style", "max_held_share": 0.1,
+        "drop": {"path": str(tmp_path / "drop"), "settle_seconds": 0}}})
+    (tmp_path / "drop" / "inbox").mkdir(parents=True)
+    shutil.copy(SAMPLES / "bad" / "wodis-style" / "invalid_email.csv",
+                tmp_path / "drop" / "inbox" / "mieterliste_2026-12-01.csv")
+    _, lines = doctor(cfg)
+    assert lines["source lindenhof export"].startswith(
+        "ok    source lindenhof export: mieterliste_2026-12-01.csv fits wodis-style but 1 "
+        "damaged line(s) would be held back (email.format)"), lines

@@ -6,7 +6,7 @@ The runner (drops) and the CLI call these.
 """
 
 from etl.pipeline.check import CheckResult, check_export, group_exports
-from etl.pipeline.imports import ImportResult, import_export, record
+from etl.pipeline.imports import ImportResult, holding, import_export, record
 
-__all__ = ["CheckResult", "ImportResult", "check_export", "group_exports", "import_export",
-           "record"]
+__all__ = ["CheckResult", "ImportResult", "check_export", "group_exports", "holding",
+           "import_export", "record"]

@@ -133,12 +133,12 @@ def _import(
                            {f.path: f.name for f in described}, source.rules, source.clients)
     lap("check")
     export_time = checked.export_time or export_time  # the files' own word first
-    holding, beyond = (None, None) if checked.ok else _holding(checked, source, mapping)
-    if checked.entities is None or not (checked.ok or holding):
+    held, beyond = (None, None) if checked.ok else holding(checked, source, mapping)
+    if checked.entities is None or not (checked.ok or held):
         return recorded(ImportResult(run_id, name, "rejected", names, timings=timings,
                                      findings=findings.concat([beyond, checked.findings])
                                      if beyond is not None else checked.findings))
-    found = checked.findings if holding is None else hold.as_held(checked.findings, holding)
+    found = checked.findings if held is None else hold.as_held(checked.findings, held)
     faults.point("after_validation")
     options = DiffOptions(source.move_window_days, mapping.stable_person_keys)
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
@@ -160,9 +160,9 @@ def _import(
             else:
                 fields = moves.state_fields(options)
                 state = tx.read_state(source.client, fields)
-                if holding is not None:  # held keys: their last accepted state
-                    prepared = hold.keep_last_state(prepared, holding, state, tx.read_rows(
-                        source.client, {n: k for n, k in holding.keys.items() if len(k)}))
+                if held is not None:  # held keys: their last accepted state
+                    prepared = hold.keep_last_state(prepared, held, state, tx.read_rows(
+                        source.client, {n: k for n, k in held.keys.items() if len(k)}))
                 comparison = diff.compare(state, prepared)
                 stored = tx.read_rows(source.client, comparison.needed())
                 comparison = diff.keep_stored_where_lost(comparison, stored)
@@ -207,8 +207,8 @@ def _import(
     return recorded(result) if status == "refused" else result
 
 
-def _holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
-             ) -> tuple[hold.Holding | None, pd.DataFrame | None]:
+def holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
+            ) -> tuple[hold.Holding | None, pd.DataFrame | None]:
     """The rows to hold back when the source holds damaged rows (``invalid_rows: hold``) and
     every error allows it; else None, the export is rejected — with a finding of its own when
     it holds more than the source's limits allow."""
@@ -217,12 +217,12 @@ def _holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
     errors = findings.errors(checked.findings)
     if not hold.holdable(errors, in_key_column(errors, mapping)).all():
         return None, None
-    holding = hold.hold(checked.entities, errors)
+    held = hold.hold(checked.entities, errors)
     allowed = hold.allowed(checked.entities, source.max_held_rows, source.max_held_share)
-    if holding.lines <= allowed:
-        return holding, None
+    if held.lines <= allowed:
+        return held, None
     return None, findings.make("rows.too_many_damaged", file=checked.files[0], line=None,
-                               column=None, lines=holding.lines, allowed=allowed)
+                               column=None, lines=held.lines, allowed=allowed)
 
 
 def _reported(found: pd.DataFrame) -> pd.DataFrame | None:

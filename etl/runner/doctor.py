@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.core import findings
-from etl.core.config import AppConfig
+from etl.core.config import AppConfig, SourceConfig
 from etl.core.errors import ConfigError, EtlError, HostKeyRefused, RejectedFile, SourceError
 from etl.core.exports import printable, unsafe
 from etl.core.mapping_format import Mapping as Dialect
@@ -22,7 +22,7 @@ from etl.core.mapping_load import load_mapping
 from etl.drops import open_drop
 from etl.drops.base import Drop
 from etl.drops.names import ignored, matches
-from etl.pipeline import check_export
+from etl.pipeline import check_export, holding
 from etl.store import Database
 
 
@@ -103,8 +103,7 @@ def _source(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> Iterator[C
                        if not e.link and not ignored(e.name) and not unsafe(e.name)]
             yield Check(f"{label} drop", True, f"{drop.label}: {len(entries)} file(s) in "
                         f"{src.drop.inbox}/")
-            yield _newest_export(drop, src.drop.inbox, entries, mapping, label,
-                                 src.drop.pattern, src.rules)
+            yield _newest_export(drop, src.drop.inbox, entries, mapping, label, src)
     except SourceError as exc:
         fix = (f"confirm the fingerprint with the server's administrator, then `etl sftp trust "
                f"--source {name}`" if isinstance(exc, HostKeyRefused) else
@@ -113,8 +112,10 @@ def _source(cfg: AppConfig, name: str, environ: Mapping[str, str]) -> Iterator[C
 
 
 def _newest_export(drop: Drop, inbox: str, entries: list, mapping: Dialect, label: str,
-                   pattern: str | None, severity: dict[str, str]) -> Check:
-    """The mapping checked against the newest file of each of its files' patterns."""
+                   src: SourceConfig) -> Check:
+    """The mapping checked against the newest file of each of its files' patterns, as the
+    source would import it (its rules, clients and damaged-row policy)."""
+    pattern = src.drop.pattern if src.drop else None
     name = f"{label} export"
     chosen = []
     for role, spec in mapping.files.items():
@@ -131,7 +132,8 @@ def _newest_export(drop: Drop, inbox: str, entries: list, mapping: Dialect, labe
             paths = [drop.fetch(inbox, n, Path(work) / n).path for n in names]
         except SourceError as exc:
             return _failed(name, exc, "check the drop")
-        result = check_export(paths, mapping, dict(zip(paths, names, strict=True)), severity)
+        result = check_export(paths, mapping, dict(zip(paths, names, strict=True)), src.rules,
+                              src.clients)
     files = ", ".join(printable(n) for n in names)
     if result.ok:
         rows = result.entities.counts() if result.entities else {}
@@ -139,7 +141,12 @@ def _newest_export(drop: Drop, inbox: str, entries: list, mapping: Dialect, labe
         return Check(name, True, f"{files} fits {mapping.name}: "
                      + ", ".join(f"{k} {v}" for k, v in rows.items())
                      + (f"; {warned} warning(s)" if warned else ""))
-    errors = findings.errors(result.findings)
+    held, beyond = holding(result, src, mapping)
+    if held is not None:
+        return Check(name, True, f"{files} fits {mapping.name} but {held.lines} damaged line(s) "
+                     f"would be held back ({', '.join(findings.per_rule(held.findings))}): "
+                     "`etl validate FILE` lists them for ERP staff")
+    errors = findings.errors(findings.concat([result.findings, beyond]))
     rules = findings.per_rule(errors)
     return Check(name, False, f"{files} would be rejected: {len(errors)} problem(s) — "
                  + ", ".join(f"{rule} {n}" for rule, n in list(rules.items())[:5]),
