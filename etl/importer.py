@@ -143,6 +143,10 @@ class Importer:
         people to review and for `apply` to import exactly."""
         from etl.pipeline.plans import Plan
 
+        if len(self.cfg.source(source).targets()) > 1:
+            raise ConfigError(f"source {source} feeds several clients: a plan holds one client's "
+                              "changes; use `etl import --dry-run` to see them, `etl import` "
+                              "or `etl run` to import")
         try:  # hashed once: for the import and for the plan
             described = [ExportFile.of(f) for f in files]
         except OSError as exc:
@@ -239,9 +243,10 @@ class Importer:
         """Erase one ended person's personal fields now (an erasure request); returns the run
         id, None when they were erased before. Raises ErasureRefused when the person is active
         (the ERP is the master: erase it there first) or unknown."""
-        sources = sorted(n for n, s in self.cfg.sources.items() if s.client == client)
+        feeds = {n: {c for c, _ in s.targets()} for n, s in self.cfg.sources.items()}
+        sources = sorted(n for n, clients in feeds.items() if client in clients)
         if not sources:
-            known = ", ".join(sorted({s.client for s in self.cfg.sources.values()})) or "none"
+            known = ", ".join(sorted(set().union(*feeds.values()))) or "none"
             raise ConfigError(f"no source imports client {client!r} (known: {known})")
         from etl.core.clock import new_run_id
         from etl.store import RunRecord

@@ -34,15 +34,19 @@ def purge_source(cfg: AppConfig, database: Database, name: str, src: SourceConfi
                                         now.astimezone(ZoneInfo(cfg.timezone)), dry_run)
     staging = _purge_folder(cfg.work_dir / "staging" / name,
                             due_before(now, keep.staging_days), dry_run)
-    run = RunRecord(new_run_id(now), name, src.client, now, None, None, None)
-    counts = database.purge(
-        run, now, persons_before=due_before(now, keep.ended_person_days),
-        events_before=due_before(now, keep.events_days),
-        files=PurgeCounts(archived, rejected, staging), dry_run=dry_run)
-    if counts.anything:
-        log.info("source %s: %s (run %s): %s", name, "would purge" if dry_run else "purged",
-                 run.run_id, ", ".join(f"{k} {v}" for k, v in counts.as_dict().items()))
-    return counts
+    total = PurgeCounts()
+    for i, (client, _codes) in enumerate(src.targets()):  # a drop may feed several clients
+        run = RunRecord(new_run_id(now), name, client, now, None, None, None)
+        counts = database.purge(
+            run, now, persons_before=due_before(now, keep.ended_person_days),
+            events_before=due_before(now, keep.events_days),
+            files=PurgeCounts(archived, rejected, staging) if i == 0 else PurgeCounts(),
+            dry_run=dry_run)
+        if counts.anything:
+            log.info("source %s: %s (run %s): %s", name, "would purge" if dry_run else "purged",
+                     run.run_id, ", ".join(f"{k} {v}" for k, v in counts.as_dict().items()))
+        total = total + counts
+    return total
 
 
 def _purge_folder(folder: Path, before: datetime | None, dry_run: bool) -> int:

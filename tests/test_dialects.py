@@ -5,7 +5,8 @@ export through the CLI on a real database, every change event against a hand-wri
   postal codes, numeric country codes, company tenants, condominium owners' rows to leave out,
   the export's time in a column).
 - ``altsystem-style``: a legacy flat list in Windows-1252 (names it cannot hold arrive with
-  '?': imported as warnings) with a ``Mandant`` column (rows of another client never imported).
+  '?': imported as warnings) with a ``Mandant`` column holding two housing companies, imported
+  from one drop into two portal clients (rows of a third never imported).
 """
 
 from __future__ import annotations
@@ -108,19 +109,21 @@ def test_alpen_style_first_and_next_export_end_to_end(tmp_path: Path, database_u
     assert countries == {"0101.1": "CH", "0101.2": "CH", "0202.1": "AT", "0303.1": "LI"}
 
 
-def test_altsystem_style_first_and_next_export_end_to_end(tmp_path: Path,
-                                                          database_url: str) -> None:
-    cfg = str(write_config(tmp_path, database_url, {"nord": {
-        "client": "wg-nord", "mapping": "altsystem-style", "clients": {"100": "wg-nord"},
-        "guard": {"max_ended_share": 0.5}, "max_held_share": 0.2}}))
+def test_altsystem_style_feeds_two_portal_clients_from_one_drop(tmp_path: Path,
+                                                                database_url: str) -> None:
+    """``clients: {"100": wg-nord, "200": wg-sued}``: one export of a legacy ERP that keeps two
+    housing companies (numbering their objects alike), two portal clients — each with its own
+    rows, snapshot, guard, events and runs; a row of a third code belongs to neither."""
+    nov, dec = LEGACY / "BESTAND_20261101.csv", LEGACY / "BESTAND_20261201.csv"
+    cfg = str(write_config(tmp_path, database_url, {"alt": {
+        "client": "wg-nord", "mapping": "altsystem-style",
+        "clients": {"100": "wg-nord", "200": "wg-sued"}, "guard": {"max_ended_share": 0.5}}}))
     assert _etl("db", "upgrade", "-c", cfg)[0] == 0
-    code, out = _etl("import", str(LEGACY / "BESTAND_20261101.csv"), "-s", "nord", "--json",
-                     "-c", cfg)
-    assert code == 0 and out[-1]["status"] == "applied"
+    code, out = _etl("import", str(nov), "-s", "alt", "--json", "-c", cfg)
+    assert code == 0 and out[-1]["status"] == "applied", out
     assert out[-1]["warning_findings"] == 5  # Y?lmaz (twice, and Ay?e), Pawe? D?browski
-    code, out = _etl("import", str(LEGACY / "BESTAND_20261201.csv"), "-s", "nord", "--json",
-                     "-c", cfg)
-    assert code == 0 and out[-1]["status"] == "applied"
+    code, out = _etl("import", str(dec), "-s", "alt", "--json", "-c", cfg)
+    assert code == 0 and out[-1]["status"] == "applied", out
     assert _changes(cfg, "wg-nord") == {
         # Lars Jensen's contract is gone; ?ule ?ahin moves into the empty flat next door
         ("tenancy_ended", "10-4740", None, None, None),
@@ -134,13 +137,53 @@ def test_altsystem_style_first_and_next_export_end_to_end(tmp_path: Path,
         ("contact_changed", "004730", "phone", None, None),
         # the lossy names are the same in both exports: no name_changed
     }
-    code, out = _etl("import", str(SAMPLES / "bad" / "altsystem-style" /
-                                   "all_clients_exported.csv"), "-s", "nord", "--json", "-c", cfg)
-    assert code == 4 and out[-1]["status"] == "rejected"
-    assert out[-1]["by_rule"]["client.foreign"] == 5
+    assert _changes(cfg, "wg-sued") == {("tenancy_ending", "20-903", "end_date", None, None)}
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        kiel = conn.execute(sa.text("SELECT count(*) FROM person WHERE client = 'wg-nord' "
-                                    "AND last_name = 'Hansen'")).scalar()
+        people = dict(conn.execute(sa.text(
+            "SELECT client, count(*) FROM person WHERE active GROUP BY client")).all())
+        snapshots = dict(conn.execute(sa.text("SELECT source, client FROM etl_snapshot")).all())
+        runs = conn.execute(sa.text("SELECT client, status FROM etl_run ORDER BY started_at")
+                            ).all()
     engine.dispose()
-    assert kiel == 0  # the other housing company's tenants never reached this portal
+    assert people == {"wg-nord": 5, "wg-sued": 5}
+    assert snapshots == {"alt:wg-nord": "wg-nord", "alt:wg-sued": "wg-sued"}
+    assert [tuple(r) for r in runs] == [("wg-nord", "applied"), ("wg-sued", "applied")] * 2
+    code, out = _etl("import", str(dec), "-s", "alt", "--json", "-c", cfg)  # again
+    assert code == 0 and out[-1]["status"] == "duplicate"
+    planned = cli.invoke(app, ["plan", str(dec), "-s", "alt", "--out", str(tmp_path / "p.json"),
+                               "-c", cfg])
+    assert planned.exit_code == 3 and "feeds several clients" in planned.output
+    # a third company's rows: never imported; with five of them the export is rejected
+    code, out = _etl("import", str(SAMPLES / "bad" / "altsystem-style" /
+                                   "all_clients_exported.csv"), "-s", "alt", "--json", "-c", cfg)
+    assert code == 4 and out[-1]["status"] == "rejected"
+    assert out[-1]["by_rule"]["client.foreign"] == 5
+    # the job lost Mandant 200: that client's guard refuses, Mandant 100's import stands
+    gone = tmp_path / "BESTAND_20261202.csv"
+    gone.write_bytes(b"".join(line + b"\r\n" for line in dec.read_bytes().split(b"\r\n")
+                              if line and not line.startswith(b"200;")))
+    code, out = _etl("import", str(gone), "-s", "alt", "--json", "-c", cfg)
+    assert code == 4 and out[-1]["status"] == "refused"
+    assert _changes(cfg, "wg-sued") == {("tenancy_ending", "20-903", "end_date", None, None)}
+    # retention and erasure reach every client the source feeds
+    code, _ = _etl("import", str(gone), "-s", "alt", "--force", "--reason", "Mandant 200 "
+                   "verkauft", "-c", cfg)
+    assert code == 0
+    assert cli.invoke(app, ["erase", "--client", "wg-sued", "--person", "009010",
+                            "-c", cfg]).exit_code == 0
+    cfg_purge = write_config(tmp_path, database_url, {"alt": {
+        "client": "wg-nord", "mapping": "altsystem-style",
+        "clients": {"100": "wg-nord", "200": "wg-sued"}}},
+        retention={"ended_person_days": 0})
+    assert cli.invoke(app, ["purge", "-c", str(cfg_purge)]).exit_code == 0
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        erased = dict(conn.execute(sa.text(
+            "SELECT client, count(*) FROM person WHERE erased_at IS NOT NULL "
+            "GROUP BY client")).all())
+        kiel = conn.execute(sa.text("SELECT count(*) FROM person WHERE person_id LIKE '0093%'")
+                            ).scalar()
+    engine.dispose()
+    assert erased == {"wg-nord": 1, "wg-sued": 5}
+    assert kiel == 0  # the third company's tenants never reached either portal

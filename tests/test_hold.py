@@ -259,7 +259,7 @@ def test_clients_are_checked_against_the_mapping_when_the_config_loads(tmp_path:
     data["files"]["rows"]["columns"]["mandant"] = {"header": "Mandant"}
     (tmp_path / "mappings" / "mini.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     for clients, wanted in (({}, "reads the client from 'mandant'"),
-                            ({"100": "c1", "200": "c2"}, "not c2")):
+                            ({"100": "c2", "200": "c3"}, "client 'c1' is none of c2, c3")):
         cfg = tmp_path / "config.yaml"
         cfg.write_text(yaml.safe_dump({"mappings_dir": str(tmp_path / "mappings"), "sources": {
             "s": {"client": "c1", "mapping": "mini", "clients": clients}}}), encoding="utf-8")

@@ -69,6 +69,21 @@ class ChangeSet:
         """The change set of an export whose content equals the last accepted one."""
         return cls({}, {}, pd.DataFrame(columns=EVENT_COLUMNS), counts)
 
+    @classmethod
+    def merged(cls, sets: list[ChangeSet]) -> ChangeSet:
+        """Several clients' change sets as one (for a report that shows them together)."""
+        def joined(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+            names = dict.fromkeys(n for part in parts for n in part)
+            return {n: pd.concat([p[n] for p in parts if n in p], ignore_index=True)
+                    for n in names}
+
+        counts: dict[str, int] = {}
+        for s in sets:
+            for n, k in s.counts.items():
+                counts[n] = counts.get(n, 0) + k
+        return cls(joined([s.upserts for s in sets]), joined([s.ended for s in sets]),
+                   pd.concat([s.events for s in sets], ignore_index=True), counts)
+
     @property
     def rows_to_write(self) -> int:
         return sum(map(len, self.upserts.values())) + sum(map(len, self.ended.values()))

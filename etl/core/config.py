@@ -120,7 +120,7 @@ class SourceConfig(_Model):
                                   "and the catalogue's: error or warning (etl rules)")
     clients: dict[str, str] = Field(
         {}, description="client codes of the mapping's client_column this source imports, and "
-        "as which portal client: {\"100\": wg-nord}")
+        "as which portal client: {\"100\": wg-nord, \"200\": wg-sued}")
     invalid_rows: Literal["reject_export", "hold"] = Field(
         "hold", description="hold: damaged rows keep their last accepted state, the rest is "
         "imported (etl.stages.hold); reject_export: one error rejects the export")
@@ -129,12 +129,18 @@ class SourceConfig(_Model):
 
     @model_validator(mode="after")
     def _own_client(self) -> SourceConfig:
-        others = sorted(set(self.clients.values()) - {self.client})
-        if others:
-            raise ValueError(f"clients: the rows of a drop go into its source's client "
-                             f"{self.client!r}, not {', '.join(others)} (one drop into several "
-                             "portal clients is not supported yet: give each its own drop)")
+        if self.clients and self.client not in self.clients.values():
+            raise ValueError(f"clients: the source's client {self.client!r} is none of "
+                             f"{', '.join(sorted(set(self.clients.values())))}")
         return self
+
+    def targets(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Each portal client the source feeds, with the client codes whose rows go into it
+        (one client and no codes without ``clients``)."""
+        out: dict[str, list[str]] = {}
+        for code, client in self.clients.items():
+            out.setdefault(client, []).append(code)
+        return [(c, tuple(codes)) for c, codes in out.items()] or [(self.client, ())]
 
     @field_validator("schedule")
     @classmethod

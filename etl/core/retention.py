@@ -25,6 +25,10 @@ class PurgeCounts:
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def __add__(self, other: PurgeCounts) -> PurgeCounts:
+        return PurgeCounts(*(getattr(self, f.name) + getattr(other, f.name)
+                             for f in fields(self)))
+
     @property
     def anything(self) -> bool:
         return any(self.as_dict().values())

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Callable, Collection
 from collections.abc import Mapping as Overrides
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,12 +59,14 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
 def check_export(paths: list[Path], mapping: Mapping,
                  labels: dict[Path, str] | None = None,
                  severity: Overrides[str, str] | None = None,
-                 clients: Collection[str] = ()) -> CheckResult:
+                 clients: Collection[str] = (), only: Collection[str] = ()) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
     except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
     their paths), e.g. a downloaded file by its name in the drop. ``severity``: the source's
     rules (``rules:``), over the mapping's and the catalogue's. ``clients``: the codes of the
-    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``."""
+    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``.
+    ``only``: of those, the codes of the one portal client checked now (a source that feeds
+    several): the other clients' rows are left out."""
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
@@ -90,7 +92,8 @@ def check_export(paths: list[Path], mapping: Mapping,
     stamp, found = _export_time(mapping, tables)
     problems.append(found)
     if mapping.client_column and clients:
-        problems.append(_foreign_rows(mapping.client_column, clients, tables))
+        tables, found = _client_rows(mapping.client_column, clients, only, tables)
+        problems.append(found)
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
@@ -129,13 +132,14 @@ def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
     return max(stamps, default=None), findings.concat(problems)
 
 
-def _foreign_rows(column: str, clients: Collection[str],
-                  tables: dict[str, SourceTable]) -> pd.DataFrame:
+def _client_rows(column: str, clients: Collection[str], only: Collection[str],
+                 tables: dict[str, SourceTable]) -> tuple[dict[str, SourceTable], pd.DataFrame]:
     """A ``client.foreign`` finding for each row of a client code the source does not import.
-    The row stays: as an error it is held back (its keys keep their last accepted state — a
-    mistyped code of one's own resident ends nothing) or rejects the export."""
-    problems = []
-    for table in tables.values():
+    Such a row stays: as an error it is held back (its keys keep their last accepted state — a
+    mistyped code of one's own resident ends nothing) or rejects the export. With ``only``,
+    the rows of the source's other clients are left out: they are another client's import."""
+    out, problems = dict(tables), []
+    for role, table in tables.items():
         if column not in table.frame:
             continue
         codes = table.frame[column].fillna("").astype("str").str.strip()
@@ -145,7 +149,10 @@ def _foreign_rows(column: str, clients: Collection[str],
                 "client.foreign", file=table.file, line=table.frame.loc[foreign, "_line"],
                 column=table.headers.get(column, column), value=codes[foreign],
                 allowed=", ".join(clients)))
-    return findings.concat(problems)
+        sibling = ~foreign & ~codes.isin(list(only)) if only else None
+        if sibling is not None and sibling.any():
+            out[role] = replace(table, frame=table.frame[~sibling].reset_index(drop=True))
+    return out, findings.concat(problems)
 
 
 def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -100,19 +100,49 @@ def import_export(
     ``expect``: a saved plan's state and change set, which this apply must find (else
     PlanOutdated). Raises LoadError when the database fails, SourceError when a file cannot be
     read.
+
+    A source that feeds several portal clients (``clients: {"100": wg-nord, "200": wg-sued}``)
+    imports the export once per client — each its rows, snapshot, guard, events and run — and
+    returns the most serious outcome with all findings and changes.
     """
-    started = clock()
-    run_id = new_run_id(started)
+    targets = source.targets()
+    if expect is not None and len(targets) > 1:
+        raise SourceError(f"source {name} feeds several clients: a saved plan holds one client's "
+                          "changes; import the export with `etl import` or `etl run`")
     export = ", ".join(f.name for f in files)
-    with observe.bound(source=name, run_id=run_id, export=export, stage="read"):
-        return _import(files, name, source, mapping, database, clock, dry_run, override_reason,
-                       started, run_id, expect)
+    results = []
+    for client, codes in targets:
+        started = clock()
+        run_id = new_run_id(started)
+        ledger = f"{name}:{client}" if len(targets) > 1 else None
+        with observe.bound(source=name, run_id=run_id, export=export, stage="read"):
+            results.append(_import(files, name, source.model_copy(update={"client": client}),
+                                   mapping, database, clock, dry_run, override_reason, started,
+                                   run_id, expect, codes, ledger))
+    return _combined(results)
+
+
+# the outcome of an export that several clients imported: the most serious of theirs
+_SERIOUS = ("failed", "rejected", "refused", "applied", "planned", "unchanged", "duplicate")
+
+
+def _combined(results: list[ImportResult]) -> ImportResult:
+    if len(results) == 1:
+        return results[0]
+    main = min(results, key=lambda r: _SERIOUS.index(r.status))
+    found = [r.findings for r in results if r.findings is not None]
+    sets = [r.changes for r in results if r.changes is not None]
+    every = findings.concat(found).drop_duplicates(["file", "line", "column", "rule"])
+    return replace(main, findings=every if found else None, expected=None,
+                   changes=ChangeSet.merged(sets) if sets else None,
+                   warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)))
 
 
 def _import(
     files: Sequence[Path | ExportFile], name: str, source: SourceConfig, mapping: Mapping,
     database: Database, clock: Clock, dry_run: bool, override_reason: str | None,
-    started: datetime, run_id: str, expect: Expected | None,
+    started: datetime, run_id: str, expect: Expected | None, codes: tuple[str, ...] = (),
+    ledger: str | None = None,
 ) -> ImportResult:
     described = [_describe(f) for f in files]
     names = tuple(f.name for f in described)
@@ -126,11 +156,13 @@ def _import(
                    export_time=export_time)
         return result
 
-    done = database.applied_hashes(name, [f.sha256 for f in described])
+    key = ledger or name  # whose ledger and snapshot: the source's, or one client's of it
+    done = database.applied_hashes(key, [f.sha256 for f in described])
     if done and done >= {f.sha256 for f in described}:
         return recorded(ImportResult(run_id, name, "duplicate", names))
     checked = check_export([f.path for f in described], mapping,
-                           {f.path: f.name for f in described}, source.rules, source.clients)
+                           {f.path: f.name for f in described}, source.rules, source.clients,
+                           codes)
     lap("check")
     export_time = checked.export_time or export_time  # the files' own word first
     held, beyond = (None, None) if checked.ok else holding(checked, source, mapping)
@@ -148,8 +180,8 @@ def _import(
     changes, verdict = ChangeSet.nothing({}), guard.Verdict()
     try:
         with database.transaction(source.client) as tx:
-            last = tx.last_snapshot(name)
-            token = tx.state_token(source.client, name)
+            last = tx.last_snapshot(key)
+            token = tx.state_token(source.client, key)
             if expect is not None and expect.state != token:
                 raise PlanOutdated("the database changed since the plan was made (another "
                                    "import, purge or erasure of the client): make a new plan")
@@ -189,9 +221,9 @@ def _import(
                 after = diff.next_state(comparison, fields)
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
                             verdict.override_reason, findings.per_rule(checked.warnings),
-                            findings.per_rule(findings.held(found)))
+                            findings.per_rule(findings.held(found)), ledger)
             tx.apply(changes, run, described, clock(), status, content, after, timings)
-            tx.remember_dialect(name, checked.dialect)
+            tx.remember_dialect(key, checked.dialect)
             faults.point("load_before_commit")
     except _Rollback:
         status = "planned" if verdict.ok else "refused"

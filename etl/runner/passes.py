@@ -228,10 +228,10 @@ class Runner:
                             "its new content is taken next pass", name, shown, folder)
                 return ExportOutcome(pending.key, result.status, result.run_id, None, None,
                                      result)
+            clients = ", ".join(c for c, _ in source.config.targets())
             target, report = settle(source.drop, source.drop_config, pending, folder, when,
-                                    rejection(source.name, source.config.client, pending, result),
-                                    run_page(source.name, source.config.client, pending,
-                                             result))
+                                    rejection(source.name, clients, pending, result),
+                                    run_page(source.name, clients, pending, result))
             if report is not None:
                 with suppress(LoadError):
                     self.database.amend_run(

@@ -26,6 +26,13 @@ class RunRecord:
     override_reason: str | None
     warnings: dict[str, int] | None = None  # problems imported as they are, per rule
     held: dict[str, int] | None = None  # errors whose rows were held back, per rule
+    ledger: str | None = None  # the ledger's and snapshot's key, when not the source's name
+
+    @property
+    def ledger_key(self) -> str:
+        """Whose exactly-once ledger and snapshot this run writes: the source's, or one client's
+        of a source that feeds several (``source:client``)."""
+        return self.ledger or self.source
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def save_snapshot(conn: Connection, run: RunRecord, now: datetime, counts: dict[
                   digest: str) -> None:
     """The source's last accepted export is now this one."""
     snapshot = {
-        "source": run.source, "client": run.client, "run_id": run.run_id,
+        "source": run.ledger_key, "client": run.client, "run_id": run.run_id,
         "export_time": run.export_time, "applied_at": now, "counts": json.dumps(counts),
         "digest": digest,
     }

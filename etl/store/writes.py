@@ -55,11 +55,12 @@ def apply(
     # a multi-file export may repeat a file applied before (a month with the same buildings):
     # only the new ones go into the ledger; a file applied by another run since fails here
     hashes = {f.sha256 for f in files}
-    new = hashes - applied_hashes(conn, run.source, sorted(hashes))
+    new = hashes - applied_hashes(conn, run.ledger_key, sorted(hashes))
     if hashes and not new:  # every file was applied by another run since this one began
         raise AlreadyApplied(run.client)
     for sha in sorted(new):
-        conn.execute(insert(schema.applied).values(source=run.source, sha256=sha, run_id=run.run_id,
+        conn.execute(insert(schema.applied).values(source=run.ledger_key, sha256=sha,
+                                                run_id=run.run_id,
                                                 applied_at=now))
     for name, rows in changes.upserts.items():
         if len(rows):

@@ -92,10 +92,10 @@ def main() -> None:
         (OUT / "alpen-style" / name).write_bytes(alpen.replace(old, new).encode("latin-1"))
     legacy = (ROOT / "altsystem-style" / "BESTAND_20261101.csv").read_bytes().decode("cp1252")
     (OUT / "altsystem-style").mkdir(parents=True, exist_ok=True)
-    other = "".join(f"200;010;{h};Südring;{h};24114;Kiel;00{h};WHG;50,00;20-90{h};01.01.2020;;"
-                    f"0090{h}0;1;Frau;Greta;Hansen;;\r\n" for h in range(1, 6))
+    other = "".join(f"300;030;{h};Westring;{h};24116;Kiel;00{h};WHG;45,00;30-90{h};01.01.2020;;"
+                    f"0093{h}0;1;Frau;Greta;Hansen;;\r\n" for h in range(1, 6))
     for name, text in (
-        ("all_clients_exported.csv", legacy + other),  # the ERP job exported every Mandant
+        ("all_clients_exported.csv", legacy + other),  # the job exported a third Mandant too
         ("row_of_another_client.csv", legacy.replace("\r\n100;010;5;", "\r\n110;010;5;", 1)),
     ):
         (OUT / "altsystem-style" / name).write_bytes(text.encode("cp1252"))
