@@ -145,8 +145,11 @@ def test_altsystem_style_feeds_two_portal_clients_from_one_drop(tmp_path: Path,
         snapshots = dict(conn.execute(sa.text("SELECT source, client FROM etl_snapshot")).all())
         runs = conn.execute(sa.text("SELECT client, status FROM etl_run ORDER BY started_at")
                             ).all()
+        warned = dict(conn.execute(sa.text("SELECT client, warnings FROM etl_run")).all())
     engine.dispose()
     assert people == {"wg-nord": 5, "wg-sued": 5}
+    # each run counts its own rows' warnings: the lossy names are Mandant 100's
+    assert json.loads(warned["wg-nord"]) == {"encoding.lossy": 5} and warned["wg-sued"] is None
     assert snapshots == {"alt:wg-nord": "wg-nord", "alt:wg-sued": "wg-sued"}
     assert [tuple(r) for r in runs] == [("wg-nord", "applied"), ("wg-sued", "applied")] * 2
     code, out = _etl("import", str(dec), "-s", "alt", "--json", "-c", cfg)  # again

@@ -56,17 +56,15 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
     return [list(paths)]
 
 
-def check_export(paths: list[Path], mapping: Mapping,
-                 labels: dict[Path, str] | None = None,
-                 severity: Overrides[str, str] | None = None,
-                 clients: Collection[str] = (), only: Collection[str] = ()) -> CheckResult:
+def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | None = None,
+                 severity: Overrides[str, str] | None = None, clients: Collection[str] = (),
+                 only: Collection[str] = ()) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
-    except SourceError when a file cannot be opened. ``labels`` name files in findings (default:
-    their paths), e.g. a downloaded file by its name in the drop. ``severity``: the source's
-    rules (``rules:``), over the mapping's and the catalogue's. ``clients``: the codes of the
-    mapping's ``client_column`` the source imports; a row of any other is ``client.foreign``.
-    ``only``: of those, the codes of the one portal client checked now (a source that feeds
-    several): the other clients' rows are left out."""
+    but SourceError when a file cannot be opened. ``labels`` name files in findings (default:
+    their paths). ``severity``: the source's ``rules:``, over the mapping's and the catalogue's.
+    ``clients``: the codes of the mapping's ``client_column`` the source imports (any other is
+    ``client.foreign``); ``only``: the codes of the one client checked now (the rest of a
+    source that feeds several is left out)."""
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
@@ -92,8 +90,9 @@ def check_export(paths: list[Path], mapping: Mapping,
     stamp, found = _export_time(mapping, tables)
     problems.append(found)
     if mapping.client_column and clients:
-        tables, found = _client_rows(mapping.client_column, clients, only, tables)
-        problems.append(found)
+        kept, found = _client_rows(mapping.client_column, clients, only, tables)
+        problems = [_on_rows(p, kept, tables) for p in problems] + [found]
+        tables = kept
     observe.at("map")
     entities, found = map_entities(mapping, tables)
     tables.clear()  # the source text is not needed any more: free it before validating
@@ -134,10 +133,9 @@ def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
 
 def _client_rows(column: str, clients: Collection[str], only: Collection[str],
                  tables: dict[str, SourceTable]) -> tuple[dict[str, SourceTable], pd.DataFrame]:
-    """A ``client.foreign`` finding for each row of a client code the source does not import.
-    Such a row stays: as an error it is held back (its keys keep their last accepted state — a
-    mistyped code of one's own resident ends nothing) or rejects the export. With ``only``,
-    the rows of the source's other clients are left out: they are another client's import."""
+    """A ``client.foreign`` finding per row of a code the source does not import (the row stays:
+    held back — a mistyped code of one's own resident ends nothing — or the export rejected).
+    With ``only``, the rows of the source's other clients are left out: their own import."""
     out, problems = dict(tables), []
     for role, table in tables.items():
         if column not in table.frame:
@@ -149,10 +147,21 @@ def _client_rows(column: str, clients: Collection[str], only: Collection[str],
                 "client.foreign", file=table.file, line=table.frame.loc[foreign, "_line"],
                 column=table.headers.get(column, column), value=codes[foreign],
                 allowed=", ".join(clients)))
-        sibling = ~foreign & ~codes.isin(list(only)) if only else None
-        if sibling is not None and sibling.any():
+        sibling = ~foreign & ~codes.isin(list(only)) & bool(only)
+        if sibling.any():
             out[role] = replace(table, frame=table.frame[~sibling].reset_index(drop=True))
     return out, findings.concat(problems)
+
+
+def _on_rows(found: pd.DataFrame, kept: dict[str, SourceTable],
+             tables: dict[str, SourceTable]) -> pd.DataFrame:
+    """The findings without those of rows left out (another client's of the same source)."""
+    for role, table in kept.items():
+        if table is not tables[role]:
+            lines = tables[role].frame["_line"]
+            gone = lines[~lines.isin(table.frame["_line"])]
+            found = found[~((found["file"] == table.file) & found["line"].isin(gone))]
+    return found
 
 
 def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:
@@ -235,8 +244,7 @@ def key_headers(mapping: Mapping) -> set[str]:
 
 
 def in_key_column(found: pd.DataFrame, mapping: Mapping) -> pd.Series:
-    """Per finding: whether its column (or a part of a composed one, ``WE + Haus``) feeds a
-    key."""
+    """Per finding: whether its column (or a part of one, ``WE + Haus``) feeds a key."""
     keys = key_headers(mapping)
     columns = found["column"].dropna().unique()
     hit = [c for c in columns if any(normalise_header(part) in keys
