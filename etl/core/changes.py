@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,12 +78,11 @@ class ChangeSet:
             return {n: pd.concat([p[n] for p in parts if n in p], ignore_index=True)
                     for n in names}
 
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()
         for s in sets:
-            for n, k in s.counts.items():
-                counts[n] = counts.get(n, 0) + k
+            counts.update(s.counts)  # update, not +: an entity with no rows stays (0)
         return cls(joined([s.upserts for s in sets]), joined([s.ended for s in sets]),
-                   pd.concat([s.events for s in sets], ignore_index=True), counts)
+                   pd.concat([s.events for s in sets], ignore_index=True), dict(counts))
 
     @property
     def rows_to_write(self) -> int:

@@ -238,14 +238,9 @@ def _without_echoes(found: pd.DataFrame) -> pd.DataFrame:
     return findings.normalise(found[~(echo.to_numpy() & (found["rule"] == "required").to_numpy())])
 
 
-def key_headers(mapping: Mapping) -> set[str]:
-    """The normalised headers of every column that feeds a key (``*_id``)."""
-    return _headers(mapping, lambda _entity, name: name.endswith("_id"))
-
-
 def in_key_column(found: pd.DataFrame, mapping: Mapping) -> pd.Series:
     """Per finding: whether its column (or a part of one, ``WE + Haus``) feeds a key."""
-    keys = key_headers(mapping)
+    keys = _headers(mapping, lambda _entity, name: name.endswith("_id"))
     columns = found["column"].dropna().unique()
     hit = [c for c in columns if any(normalise_header(part) in keys
                                      for part in re.split(r" \+ | / ", str(c)))]
@@ -256,10 +251,7 @@ def _keys_lost(found: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     """A character lost to the export's encoding in a key (``?``, U+FFFD) is ``key.lossy``, an
     error: the key could no longer be matched. In names and free text it stays
     ``encoding.lossy``."""
-    keys = key_headers(mapping)
-    headers = found["column"].dropna().unique()  # each header once, not once per finding
-    lost = (found["rule"] == "encoding.lossy") & found["column"].isin(
-        [h for h in headers if isinstance(h, str) and normalise_header(h) in keys])
+    lost = (found["rule"] == "encoding.lossy") & in_key_column(found, mapping)
     if lost.any():
         de, en = rules.message("key.lossy")
         found.loc[lost, ["rule", "message_de", "message_en"]] = ["key.lossy", de, en]

@@ -48,6 +48,7 @@ class ImportResult:
     changes: ChangeSet | None = None
     verdict: guard.Verdict | None = None
     findings: pd.DataFrame | None = None  # a rejected export's problems; else its warnings
+    # and the errors of its held rows
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     expected: Expected | None = None  # of a dry run: what applying it as a plan must find
     warnings: tuple[str, ...] = ()  # e.g. the export's form changed (not refused)
