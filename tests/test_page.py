@@ -43,7 +43,10 @@ def browse(page: Path, *args: str, timeout: int = 90) -> subprocess.CompletedPro
 
 
 def screenshot(page: Path, png: Path) -> Image.Image:
-    browse(page, f"--screenshot={png}", "--window-size=1100,900")
+    # drawn when the page is laid out and idle, also on a busy machine (a shot taken earlier
+    # differed from its twin all the way down)
+    browse(page, f"--screenshot={png}", "--window-size=1100,900",
+           "--run-all-compositor-stages-before-draw", "--virtual-time-budget=5000")
     return Image.open(png).convert("RGB")
 
 

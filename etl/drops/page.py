@@ -31,7 +31,7 @@ OUTCOMES = {  # status -> (German headline, colour class)
 ENTITIES = {"property": "Wirtschaftseinheiten", "building": "Gebäude", "unit": "Mieteinheiten",
             "tenancy": "Verträge", "person": "Personen", "membership": "Vertragspartner"}
 STAGES = {"check": "Lesen und Prüfen", "diff": "Vergleich", "guard": "Plausibilität",
-          "load": "Schreiben"}
+          "load": "Schreiben", "again": "Wiedererkannt (dieselben Datenzeilen wie zuletzt)"}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Collection
 from collections.abc import Mapping as Overrides
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +20,9 @@ from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Mapping, expression_sources
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
+from etl.pipeline.stamps import export_time
 from etl.stages.map import map_entities
-from etl.stages.read import normalise_header, read_table
+from etl.stages.read import body_digest, normalise_header, read_table
 from etl.stages.validate import validate
 
 REDACTED = "(ausgeblendet)"
@@ -37,6 +38,7 @@ class CheckResult:
     findings: pd.DataFrame
     dialect: dict[str, dict] = field(default_factory=dict)  # per file role: form of the file
     export_time: datetime | None = None  # when the files say the ERP wrote them
+    bodies: dict[str, str | None] = field(default_factory=dict)  # per role: read.body_digest
 
     @property
     def ok(self) -> bool:
@@ -68,26 +70,28 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)
-    roles, problems = _assign_roles(paths, mapping, labels)
+    roles, problems = assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
+    bodies: dict[str, str | None] = {}
     observe.at("read")
     for role, path in roles.items():
+        data = _read_bytes(path)
         try:
-            table, found = read_table(
-                _read_bytes(path), labels.get(path, str(path)), role, mapping.columns(role),
-                mapping.dialect
-            )
+            table, found = read_table(data, labels.get(path, str(path)), role,
+                                      mapping.columns(role), mapping.dialect)
         except RejectedFile as exc:
             problems.append(_from_error(exc, labels.get(path, str(path))))
             continue
         tables[role] = table
+        bodies[role] = body_digest(data, table.header_line, table.encoding)
         problems.append(found)
+        del data
     if len(tables) < len(mapping.files):
         found = _redact(findings.concat(problems), mapping)
         return CheckResult(mapping.name, names, None, findings.judged(found, judge))
     dialect = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
                       "header": list(t.header)} for role, t in tables.items()}
-    stamp, found = _export_time(mapping, tables)
+    stamp, found = export_time(mapping, tables)
     problems.append(found)
     if mapping.client_column and clients:
         kept, found = _client_rows(mapping.client_column, clients, only, tables)
@@ -100,35 +104,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     problems += [found, validate(entities)]
     result = _keys_lost(_without_echoes(findings.concat(problems)), mapping)
     return CheckResult(mapping.name, names, entities,
-                       findings.judged(_redact(result, mapping), judge), dialect, stamp)
-
-
-def _export_time(mapping: Mapping, tables: dict[str, SourceTable]
-                 ) -> tuple[datetime | None, pd.DataFrame]:
-    """When the ERP wrote the export, by the files themselves (``export_time`` of a file: a
-    title line or a column), the latest of them; None when no file says so. A file that should
-    say and does not is an ``export_time.unreadable`` warning."""
-    stamps, problems = [], []
-    for role, table in tables.items():
-        spec = mapping.files[role].export_time
-        if spec is None:
-            continue
-        if spec.title:
-            stamp = _title_stamp(spec.title, table.title)
-            where = {"wo": "den Titelzeilen", "where": "the title lines"}
-        else:
-            assert spec.column is not None
-            values = table.frame.get(spec.column)  # an optional column may be missing
-            stamp = None if values is None else _column_stamp(values,
-                                                              mapping.dialect.date_formats)
-            header = table.headers.get(spec.column, spec.column)
-            where = {"wo": f"der Spalte „{header}“", "where": f"column '{header}'"}
-        if stamp is None:
-            problems.append(findings.make("export_time.unreadable", file=table.file,
-                                          line=None, column=None, **where))
-        else:
-            stamps.append(stamp)
-    return max(stamps, default=None), findings.concat(problems)
+                       findings.judged(_redact(result, mapping), judge), dialect, stamp, bodies)
 
 
 def _client_rows(column: str, clients: Collection[str], only: Collection[str],
@@ -164,33 +140,7 @@ def _on_rows(found: pd.DataFrame, kept: dict[str, SourceTable],
     return found
 
 
-def _title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:
-    found = re.search(pattern, "\n".join(title))
-    if not found:
-        return None
-    parts = {k: int(v) for k, v in found.groupdict(default="0").items() if k in "ymdHMS"}
-    try:
-        return datetime(parts["y"], parts["m"], parts["d"], parts.get("H", 0),
-                        parts.get("M", 0), parts.get("S", 0), tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _column_stamp(values: pd.Series, formats: tuple[str, ...]) -> datetime | None:
-    """The latest moment of a column, in the dialect's date formats (with a time or not)."""
-    text = values.fillna("").astype("str").str.strip()
-    moments = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
-    for fmt in (*formats, *(f"{f} %H:%M" for f in formats), *(f"{f} %H:%M:%S" for f in formats)):
-        todo = (text != "") & moments.isna()
-        if not todo.any():
-            break
-        moments[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce").astype(
-            "datetime64[s]")
-    latest = moments.max()
-    return None if pd.isna(latest) else latest.to_pydatetime().replace(tzinfo=UTC)
-
-
-def _assign_roles(
+def assign_roles(
     paths: list[Path], mapping: Mapping, labels: dict[Path, str]
 ) -> tuple[dict[str, Path], list[pd.DataFrame]]:
     roles: dict[str, Path] = {}

@@ -4,9 +4,8 @@ every outcome on record."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +18,9 @@ from etl.core.config import SourceConfig
 from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.pipeline.check import CheckResult, check_export, in_key_column
+from etl.pipeline import unchanged
+from etl.pipeline.check import CheckResult, assign_roles, check_export, in_key_column
+from etl.pipeline.outcome import ImportResult, combined, record, reported, stopwatch
 from etl.pipeline.plans import Expected
 from etl.stages import diff, guard, hold, moves
 from etl.store import AlreadyApplied, Database, RunRecord
@@ -34,48 +35,6 @@ def _describe(file: Path | ExportFile) -> ExportFile:
         raise SourceError(f"{file} cannot be read: {exc}") from exc
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What happened to one export: ``status`` is applied, unchanged, duplicate, rejected,
-    refused or planned (a dry run)."""
-
-    run_id: str
-    source: str
-    status: str
-    files: tuple[str, ...]
-    changes: ChangeSet | None = None
-    verdict: guard.Verdict | None = None
-    findings: pd.DataFrame | None = None  # a rejected export's problems; else its warnings
-    # and the errors of its held rows
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    expected: Expected | None = None  # of a dry run: what applying it as a plan must find
-    warnings: tuple[str, ...] = ()  # e.g. the export's form changed (not refused)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in {"applied", "unchanged", "duplicate", "planned"}
-
-
-def record(database: Database, result: ImportResult, client: str, started: datetime,
-           clock: Clock = utc_now, *, files: Sequence[ExportFile] = (),
-           export_time: datetime | None = None, message: str | None = None) -> None:
-    """Put an outcome that wrote nothing else on record (duplicate, rejected, refused, failed):
-    its files, its findings per rule or the guard's refusals, its timings — the portal's
-    tables stay as they were."""
-    verdict = result.verdict
-    found = result.findings if result.findings is not None else findings.empty()
-    problems = findings.per_rule(findings.errors(found))
-    if verdict is not None and verdict.problems:
-        problems.update({p.rule: 1 for p in verdict.problems})
-    run = RunRecord(result.run_id, result.source, client, started, export_time,
-                    verdict.label if verdict is not None else None,
-                    verdict.override_reason if verdict is not None else None,
-                    findings.per_rule(findings.warnings(found)))
-    database.record(run, clock(), result.status, files=list(files),
-                    names=None if files else list(result.files), findings=problems,
-                    timings=result.timings, message=message)
 
 
 class _Rollback(Exception):
@@ -120,23 +79,7 @@ def import_export(
             results.append(_import(files, name, source.model_copy(update={"client": client}),
                                    mapping, database, clock, dry_run, override_reason, started,
                                    run_id, expect, codes, ledger))
-    return _combined(results)
-
-
-# the outcome of an export that several clients imported: the most serious of theirs
-_SERIOUS = ("failed", "rejected", "refused", "applied", "planned", "unchanged", "duplicate")
-
-
-def _combined(results: list[ImportResult]) -> ImportResult:
-    if len(results) == 1:
-        return results[0]
-    main = min(results, key=lambda r: _SERIOUS.index(r.status))
-    found = [r.findings for r in results if r.findings is not None]
-    sets = [r.changes for r in results if r.changes is not None]
-    every = findings.concat(found).drop_duplicates(["file", "line", "column", "rule"])
-    return replace(main, findings=every if found else None, expected=None,
-                   changes=ChangeSet.merged(sets) if sets else None,
-                   warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)))
+    return combined(results)
 
 
 def _import(
@@ -149,7 +92,7 @@ def _import(
     names = tuple(f.name for f in described)
     export_time = max(f.export_time for f in described)
     timings: dict[str, float] = {}
-    lap = _stopwatch(timings)
+    lap = stopwatch(timings)
 
     def recorded(result: ImportResult) -> ImportResult:
         if not dry_run:
@@ -161,6 +104,16 @@ def _import(
     done = database.applied_hashes(key, [f.sha256 for f in described])
     if done and done >= {f.sha256 for f in described}:
         return recorded(ImportResult(run_id, name, "duplicate", names))
+    reads = unchanged.fingerprint(mapping, source.rules, source.clients, codes)
+    try:
+        again = None if dry_run or expect is not None else _again(
+            described, mapping, database, reads,
+            RunRecord(run_id, name, source.client, started, export_time, None, None, ledger=ledger),
+            clock, lap, timings)
+    except AlreadyApplied:
+        return recorded(ImportResult(run_id, name, "duplicate", names))
+    if again is not None:
+        return again
     checked = check_export([f.path for f in described], mapping,
                            {f.path: f.name for f in described}, source.rules, source.clients,
                            codes)
@@ -223,7 +176,8 @@ def _import(
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
                             verdict.override_reason, findings.per_rule(checked.warnings),
                             findings.per_rule(findings.held(found)), ledger)
-            tx.apply(changes, run, described, clock(), status, content, after, timings)
+            tx.apply(changes, run, described, clock(), status, content, after, timings,
+                     unchanged.raw_digest(reads, checked.bodies) if found.empty else None)
             tx.remember_dialect(key, checked.dialect)
             faults.point("load_before_commit")
     except _Rollback:
@@ -232,12 +186,40 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     lap("load")
     result = ImportResult(run_id, name, status, names, changes=changes, verdict=verdict,
-                          findings=_reported(found),
+                          findings=reported(found),
                           timings=timings, warnings=warnings,
                           expected=Expected(token, changes.fingerprint()) if dry_run else None)
     if status in {"applied", "unchanged"}:
         database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
     return recorded(result) if status == "refused" else result
+
+
+def _again(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,
+           run: RunRecord, clock: Clock, lap: Callable[[str], None], timings: dict[str, float]
+           ) -> ImportResult | None:
+    """The last accepted export's data lines again (`etl.pipeline.unchanged`): recorded as
+    unchanged with nothing read but the bytes; None when it is not."""
+    roles, problems = assign_roles([f.path for f in described], mapping, {})
+    if problems:
+        return None
+    of = {f.path: f for f in described}
+    with database.transaction(run.client) as tx:
+        last = tx.last_snapshot(run.ledger_key)
+        seen = None if last is None or last.client != run.client else unchanged.probe(
+            {role: of[path] for role, path in roles.items()}, mapping, reads, last.dialect,
+            last.raw_digest)
+        if last is None or seen is None:
+            return None
+        lap("again")  # the stage that recognised the export
+        changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
+        run = replace(run, export_time=seen.export_time or run.export_time, guard=verdict.label)
+        tx.apply(changes, run, described, clock(), "unchanged", last.digest, None, timings,
+                 seen.raw_digest)
+        faults.point("load_before_commit")
+    lap("load")
+    database.amend_run(run.run_id, timings=timings)
+    return ImportResult(run.run_id, run.source, "unchanged", tuple(f.name for f in described),
+                        changes=changes, verdict=verdict, timings=timings)
 
 
 def holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
@@ -258,12 +240,6 @@ def holding(checked: CheckResult, source: SourceConfig, mapping: Mapping
                                column=None, lines=held.lines, allowed=allowed)
 
 
-def _reported(found: pd.DataFrame) -> pd.DataFrame | None:
-    """What an imported export's report lists: its warnings and the errors of held rows."""
-    shown = found[found["severity"] != "error"]
-    return shown if len(shown) else None
-
-
 def _judge_form(verdict: guard.Verdict, drift: list[guard.Refusal], source: SourceConfig,
                 override_reason: str | None) -> tuple[guard.Verdict, tuple[str, ...]]:
     """A change of the export's form against the last accepted one: changed columns are refused
@@ -275,15 +251,3 @@ def _judge_form(verdict: guard.Verdict, drift: list[guard.Refusal], source: Sour
     if refuse:
         verdict = guard.Verdict([*verdict.problems, *refuse], override_reason)
     return verdict, warnings
-
-
-def _stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
-    """``lap(stage)`` records the seconds since the last lap under ``stage``."""
-    last = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        timings[stage] = round(now - last[0], 3)
-        last[0] = now
-
-    return lap

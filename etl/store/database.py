@@ -77,8 +77,9 @@ class Transaction:
 
     def apply(self, changes: ChangeSet, run: RunRecord, files: list[ExportFile], now: datetime,
               status: str, digest: str, new_state: dict[str, pd.DataFrame] | None,
-              timings: dict[str, float] | None = None) -> None:
-        writes.apply(self.conn, changes, run, files, now, status, digest, new_state, timings)
+              timings: dict[str, float] | None = None, raw_digest: str | None = None) -> None:
+        writes.apply(self.conn, changes, run, files, now, status, digest, new_state, timings,
+                     raw_digest)
 
 
 class Database:

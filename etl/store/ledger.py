@@ -44,17 +44,18 @@ class Snapshot:
     counts: dict[str, int]
     digest: str
     dialect: dict[str, dict] | None = None  # per file role: encoding, delimiter, header
+    raw_digest: str | None = None  # its data lines as read (pipeline.unchanged)
 
 
 def last_snapshot(conn: Connection, source: str) -> Snapshot | None:
     """The source's last accepted export; None before the first."""
     s = schema.snapshots
-    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest, s.c.dialect)
-                       .where(s.c.source == source)).first()
+    row = conn.execute(select(s.c.client, s.c.export_time, s.c.counts, s.c.digest, s.c.dialect,
+                              s.c.raw_digest).where(s.c.source == source)).first()
     if row is None:
         return None
     return Snapshot(row.client, as_utc(row.export_time), json.loads(row.counts), row.digest,
-                    json.loads(row.dialect) if row.dialect else None)
+                    json.loads(row.dialect) if row.dialect else None, row.raw_digest)
 
 
 def remember_dialect(conn: Connection, source: str, dialect: dict[str, dict]) -> None:
@@ -117,12 +118,12 @@ def amend_run(conn: Connection, run_id: str, report: str | None,
 
 
 def save_snapshot(conn: Connection, run: RunRecord, now: datetime, counts: dict[str, int],
-                  digest: str) -> None:
+                  digest: str, raw_digest: str | None = None) -> None:
     """The source's last accepted export is now this one."""
     snapshot = {
         "source": run.ledger_key, "client": run.client, "run_id": run.run_id,
         "export_time": run.export_time, "applied_at": now, "counts": json.dumps(counts),
-        "digest": digest,
+        "digest": digest, "raw_digest": raw_digest,
     }
     stmt = _dialect_insert(conn, schema.snapshots).values(**snapshot)
     conn.execute(stmt.on_conflict_do_update(

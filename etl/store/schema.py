@@ -130,6 +130,9 @@ snapshots = Table(
     Column("counts", Text, nullable=False),  # JSON: rows per entity in the accepted export
     Column("digest", String(64), nullable=False),  # content fingerprint (stages.diff.digest)
     Column("dialect", Text),  # JSON: per file role, encoding, delimiter and header row
+    # the data lines as read, with the mapping, rules and code (pipeline.unchanged); NULL when
+    # that export had findings or lines above its header that are not plain ASCII
+    Column("raw_digest", String(64)),
 )
 
 # The client's state as the diff reads it (keys, row hashes, active flags and what moves need),

@@ -44,9 +44,11 @@ def apply(
     digest: str,
     state: dict[str, pd.DataFrame] | None = None,
     timings: dict[str, float] | None = None,
+    raw_digest: str | None = None,
 ) -> None:
     """Write the change set, its bookkeeping and (when given) the client's new state on
-    ``conn`` (inside the caller's transaction); ``timings``: seconds per stage, recorded.
+    ``conn`` (inside the caller's transaction); ``timings``: seconds per stage, recorded;
+    ``digest``, ``raw_digest``: the export's content and data lines (the snapshot's).
 
     Raises sqlalchemy errors as they come; IntegrityError on etl_applied means another run
     applied the same file first.
@@ -73,7 +75,7 @@ def apply(
     record_run(conn, run, files, now, status, changes.summary(), None, timings=timings)
     if state is not None:
         write_state(conn, run.client, run.run_id, state)
-    save_snapshot(conn, run, now, changes.counts, digest)
+    save_snapshot(conn, run, now, changes.counts, digest, raw_digest)
     if len(changes.events):  # last: the outbox lock is held from here to the commit
         append_events(conn, changes.events, run, now)
 

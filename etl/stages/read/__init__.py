@@ -31,9 +31,10 @@ from etl.stages.read.encoding import (
 from etl.stages.read.header import find_header, normalise_header, resolve_columns
 from etl.stages.read.lines import first_lines, read_error, split_line
 from etl.stages.read.parse import clean, parse_exact, parse_fast
+from etl.stages.read.raw import body_digest, head_of
 from etl.stages.read.records import records
 
-__all__ = ["normalise_header", "read_table"]
+__all__ = ["body_digest", "head_of", "normalise_header", "read_table"]
 
 
 def read_table(
