@@ -166,6 +166,18 @@ def engine(database_url: str):
     database.dispose()
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory):
+    """One SQLite database for every example of a property test (a client or source per
+    example): migrating is the slow part."""
+    from etl.store import Database
+
+    database = Database.connect(f"sqlite:///{tmp_path_factory.mktemp('shared') / 'p.db'}")
+    database.upgrade()
+    yield database
+    database.engine.dispose()
+
+
 @pytest.fixture
 def pg_engine(request: pytest.FixtureRequest):
     """An engine on a migrated, empty PostgreSQL portal database: for what only a server does

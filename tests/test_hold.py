@@ -72,15 +72,6 @@ def _keyed(rows: set[tuple], name: str) -> dict[str, tuple]:
     return dict(zip(key_of(frame, name), rows, strict=True)) if rows else {}
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Database:
-    """One database for every example (a client per example): migrating is the slow part."""
-    database = Database.connect(f"sqlite:///{tmp_path_factory.mktemp('hold') / 'p.db'}")
-    database.upgrade()
-    yield database
-    database.engine.dispose()
-
-
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=exports(), b=exports(), damaged=st.lists(st.tuples(st.integers(0, 20),

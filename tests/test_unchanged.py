@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -67,14 +66,6 @@ def _run(engine, run_id: str) -> tuple:
         return tuple(conn.execute(sa.text(
             "SELECT status, export_time, guard, summary, warnings, held, findings FROM etl_run "
             "WHERE run_id = :run"), {"run": run_id}).one())
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Database:
-    database = Database.connect(f"sqlite:///{tmp_path_factory.mktemp('again') / 'p.db'}")
-    database.upgrade()
-    yield database
-    database.engine.dispose()
 
 
 @settings(max_examples=20, deadline=None,
