@@ -181,3 +181,33 @@ def test_an_export_with_findings_is_read_in_full_again(tmp_path: Path) -> None:
     with database.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT raw_digest FROM etl_snapshot")).scalar() is None
     database.engine.dispose()
+
+
+def test_after_a_clean_export_a_damaged_one_is_still_rejected_as_the_full_read_says(
+        tmp_path: Path) -> None:
+    """The check for the same lines never stands in for the full read's judgement: no header,
+    a file of another encoding, a binary file and an empty one are rejected as before."""
+    database = Database.connect(f"sqlite:///{tmp_path / 'p.db'}")
+    database.upgrade()
+    spec = MAPPINGS["as before"]
+    source = SourceConfig(client="c1", mapping="mini", guard=OPEN)
+    rows = [MINI_ROW]
+    nov = _write(tmp_path / "x_2026-11-01.csv", ["Stand: 01.11.2026"], rows, "utf-8")
+    assert import_export([nov], "x", source, spec, database).status == "applied"
+    broken = {
+        "header.not_found": b"Stand: 02.11.2026\r\nA;B;C\r\n1;2;3\r\n",
+        "file.binary": b"Stand: 02.11.2026\r\n\x00\x01\x02" * 10,
+        "file.empty": b"",
+        "encoding.undecodable": ("Stand: 02.11.2026\r\n" + MINI_HEADER + "\r\n"
+                                 + MINI_ROW + "\r\n").encode("utf-16-le"),
+    }
+    for day, (rule, data) in enumerate(broken.items(), start=2):
+        path = tmp_path / f"x_2026-11-{day:02d}.csv"
+        path.write_bytes(data)
+        result = import_export([path], "x", source, spec, database)
+        assert result.status == "rejected", rule
+        assert "again" not in result.timings
+    with database.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM etl_run WHERE status = 'rejected'")
+                            ).scalar() == len(broken)
+    database.engine.dispose()

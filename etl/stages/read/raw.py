@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 
+from etl.core.errors import RejectedFile
 from etl.core.mapping_format import Column, Dialect
 from etl.stages.read.header import find_header
 from etl.stages.read.lines import first_lines
@@ -44,6 +45,6 @@ def head_of(data: bytes, file: str, columns: Mapping[str, Column], dialect: Dial
     lines = first_lines(head.decode(encoding, "replace").encode())
     try:
         index = find_header(lines, file, columns, dialect)
-    except ValueError:  # ReadError: no header (the full read reports it)
+    except RejectedFile:  # no header: the full read reports it
         return None
     return index + 1, tuple(lines[:index])
