@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etl.core.errors import MappingError, ReadError
 from etl.core.mapping_format import Column, Dialect
@@ -180,3 +182,19 @@ def test_the_field_count_hint_says_whether_a_row_has_more_or_fewer_fields(check)
     assert "unquoted delimiter" in found.loc[3, "message_en"]
     assert "weniger Felder als die Kopfzeile (17" in found.loc[4, "message_de"]
     assert "cut-off line" in found.loc[4, "message_en"]
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=40), at=st.integers(0, 1 << 22))
+def test_the_utf8_letter_search_finds_what_the_regular_expression_finds(data: bytes,
+                                                                        at: int) -> None:
+    """The numpy search for a UTF-8 letter in a file that is not UTF-8 (encoding.mixed) is the
+    regular expression it replaced, also across its 4 MB chunks."""
+    import re
+
+    from etl.stages.read.encoding import _utf8_letter
+
+    letter = re.compile(rb"[\xc3\xc4\xc5][\x80-\xbf]")
+    for text in (data, b"a" * at + data):
+        found = letter.search(text)
+        assert _utf8_letter(text) == (found.start() if found else -1)

@@ -21,9 +21,6 @@ from etl.stages.read.lines import first_lines, read_error, split_line
 _BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
 _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
               (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-# a UTF-8 encoded letter with a diacritic (Ä, ö, ß, é, ...): in a file that is not UTF-8, a sign
-# that lines of two encodings were put together
-_UTF8_LETTER = re.compile(rb"[\xc3\xc4\xc5][\x80-\xbf]")
 # UTF-8 text decoded as Windows-1252/Latin-1 ("MÃ¼ller", "StraÃŸe", "â€ž") and the like.
 _MOJIBAKE = "Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|Â[\u00a0-\u00bf]|â€"
 
@@ -70,16 +67,32 @@ def decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]
 def _mixed(data: bytes) -> bool:
     """Whether a file that is not UTF-8 holds a whole line that is: a UTF-8 letter with a
     diacritic on a line that decodes as UTF-8 (lines of two encodings put together)."""
-    match = _UTF8_LETTER.search(data)
-    if match is None:
+    at = _utf8_letter(data)
+    if at < 0:
         return False
-    start = data.rfind(b"\n", 0, match.start()) + 1
-    end = data.find(b"\n", match.end())
+    start = data.rfind(b"\n", 0, at) + 1
+    end = data.find(b"\n", at + 2)
     try:
         data[start : end if end >= 0 else len(data)].decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _utf8_letter(data: bytes) -> int:
+    """Offset of the first UTF-8 encoded letter with a diacritic (Ä, ö, ß, é, ...: a byte
+    C3–C5 before one of 80–BF) — in a file that is not UTF-8, a sign that lines of two encodings
+    were put together — or -1. numpy over 4 MB chunks: a regular expression took 0.8 s for a
+    180 MB file that has none."""
+    arr = np.frombuffer(data, np.uint8)
+    chunk = 1 << 22
+    for start in range(0, len(arr) - 1, chunk):
+        lead = np.flatnonzero(arr[start : start + chunk] - np.uint8(0xC3) <= 2) + start
+        lead = lead[lead + 1 < len(arr)]
+        hit = lead[(arr[lead + 1] & 0xC0) == 0x80]  # 80–BF: a continuation byte
+        if len(hit):
+            return int(hit[0])
+    return -1
 
 
 def _lines_end_in_lf(body: bytes | bytearray) -> bytes | bytearray:
