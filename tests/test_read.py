@@ -198,3 +198,17 @@ def test_the_utf8_letter_search_finds_what_the_regular_expression_finds(data: by
     for text in (data, b"a" * at + data):
         found = letter.search(text)
         assert _utf8_letter(text) == (found.start() if found else -1)
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=40), at=st.integers(0, 1 << 22))
+def test_control_characters_are_found_in_any_chunk(data: bytes, at: int) -> None:
+    """has_control: any byte 0–8, 11, 12, 14–31 or 127; tab, line feed and carriage return
+    are text."""
+    import re
+
+    from etl.stages.read.encoding import has_control
+
+    control = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    for text in (data, b"a" * at + data):
+        assert has_control(text) == (control.search(text) is not None)

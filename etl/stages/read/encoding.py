@@ -168,10 +168,16 @@ _CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
 
 
 def has_control(body: bytes | bytearray) -> bool:
-    """Whether the body holds a control character (one numpy pass, chunk by chunk)."""
+    """Whether the body holds a control character (numpy, chunk by chunk: the bytes below 32
+    and DEL first, a lookup only for those — mostly line ends)."""
     arr = np.frombuffer(body, np.uint8)
     chunk = 1 << 22
-    return any(_CONTROL_BYTES[arr[i : i + chunk]].any() for i in range(0, len(arr), chunk))
+    for start in range(0, len(arr), chunk):
+        part = arr[start : start + chunk]
+        low = np.flatnonzero((part < 32) | (part == 127))
+        if _CONTROL_BYTES[part[low]].any():
+            return True
+    return False
 
 
 def character_findings(frame: pd.DataFrame, headers: dict[str, str], file: str, *,
