@@ -68,7 +68,7 @@ def _run(engine, run_id: str) -> tuple:
             "WHERE run_id = :run"), {"run": run_id}).one())
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=exports(), b=st.one_of(st.none(), exports()), title_a=TITLES, title_b=TITLES,
        encoding=st.sampled_from(["utf-8", "cp1252"]), variant=st.sampled_from(sorted(MAPPINGS)),
