@@ -85,7 +85,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
         tables[role] = table
         bodies[role] = body_digest(data, table.header_line, table.encoding)
         problems.append(found)
-        del data
+        del data  # the file's bytes are not held while the rest is mapped
     if len(tables) < len(mapping.files):
         found = _redact(findings.concat(problems), mapping)
         return CheckResult(mapping.name, names, None, findings.judged(found, judge))

@@ -14,7 +14,7 @@ from etl.core.model import SourceTable
 
 
 def export_time(mapping: Mapping, tables: dict[str, SourceTable]
-                 ) -> tuple[datetime | None, pd.DataFrame]:
+                ) -> tuple[datetime | None, pd.DataFrame]:
     """When the ERP wrote the export, by the files themselves (``export_time`` of a file: a
     title line or a column), the latest of them; None when no file says so. A file that should
     say and does not is an ``export_time.unreadable`` warning."""

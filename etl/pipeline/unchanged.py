@@ -86,17 +86,17 @@ def probe(roles: Lookup[str, ExportFile], mapping: Mapping, fingerprint: str,
         read = _head(file, role, mapping, dialect[role].get("encoding"))
         if read is None:
             return None
-        bodies[role] = read[0]
-        stamps += read[1:]
+        bodies[role], stamp = read
+        stamps += [stamp] if stamp is not None else []
     if raw_digest(fingerprint, bodies) != expected:
         return None
     return Seen(expected, max(stamps, default=None))
 
 
 def _head(file: ExportFile, role: str, mapping: Mapping, encoding: str | None
-          ) -> tuple[str | None, *tuple[datetime, ...]] | None:
-    """A file's body digest and the time its title lines give (when the mapping reads one from
-    them); None when it cannot be told without reading the rows."""
+          ) -> tuple[str | None, datetime | None] | None:
+    """A file's body digest and the time its title lines give (None when the mapping reads no
+    time from them); None when it cannot be told without reading the rows."""
     spec = mapping.files[role].export_time
     if not encoding or (spec is not None and spec.column):  # a column's time needs the rows
         return None
@@ -109,6 +109,6 @@ def _head(file: ExportFile, role: str, mapping: Mapping, encoding: str | None
         return None
     body = body_digest(data, head[0], encoding)
     if spec is None:
-        return (body,)
+        return body, None
     stamp = title_stamp(spec.title or "", head[1])
     return None if stamp is None else (body, stamp)  # no time: the full read reports it

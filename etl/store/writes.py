@@ -60,10 +60,10 @@ def apply(
     new = hashes - applied_hashes(conn, run.ledger_key, sorted(hashes))
     if hashes and not new:  # every file was applied by another run since this one began
         raise AlreadyApplied(run.client)
-    for sha in sorted(new):
-        conn.execute(insert(schema.applied).values(source=run.ledger_key, sha256=sha,
-                                                run_id=run.run_id,
-                                                applied_at=now))
+    if new:
+        conn.execute(insert(schema.applied), [
+            {"source": run.ledger_key, "sha256": sha, "run_id": run.run_id, "applied_at": now}
+            for sha in sorted(new)])
     for name, rows in changes.upserts.items():
         if len(rows):
             _upsert(conn, schema.ENTITY_TABLES[name], name, rows, run, now)
