@@ -53,7 +53,17 @@ def strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     offsets = np.frombuffer(offset_buffer, np.int64, count=n + 1, offset=values.offset * 8)
     data = (np.frombuffer(data_buffer, np.uint8) if data_buffer is not None
             else np.zeros(0, np.uint8))
-    out = np.empty(n, np.uint64)
+    out = spans(data, offsets)
+    if values.null_count:
+        out[np.asarray(values.is_null())] = _NULL
+    return out
+
+
+def spans(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A uint64 hash per byte range ``data[offsets[i]:offsets[i + 1]]`` (the same function as
+    `strings`): a file's lines, say, with ``offsets`` where each begins."""
+    n = len(offsets) - 1
+    out = np.empty(max(n, 0), np.uint64)
     row = 0
     while row < n:
         base = offsets[row]
@@ -66,14 +76,12 @@ def strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
             row += 1
             continue
         sums = np.zeros(end[-1] + 1, np.uint64)
-        np.cumsum(data[base:base + end[-1]].astype(np.uint64) * _POW[:end[-1]], out=sums[1:])
+        np.multiply(data[base:base + end[-1]], _POW[:end[-1]], out=sums[1:], dtype=np.uint64)
+        np.cumsum(sums[1:], out=sums[1:])
         out[row:stop] = ((sums[end] - sums[start]) * _INV[start]
                          ^ (end - start).astype(np.uint64) * _GOLDEN)
         row = stop
-    out = mix(out)
-    if values.null_count:
-        out[np.asarray(values.is_null())] = _NULL
-    return out
+    return mix(out)
 
 
 def all_distinct(columns: list[pd.Series]) -> bool:

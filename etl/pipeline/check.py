@@ -23,6 +23,8 @@ from etl.core.severity import severities
 from etl.pipeline.stamps import export_time
 from etl.stages.map import map_entities
 from etl.stages.read import body_digest, normalise_header, read_table
+from etl.stages.read.delta import Lines, data_lines
+from etl.stages.read.encoding import by_line
 from etl.stages.validate import validate
 
 REDACTED = "(ausgeblendet)"
@@ -39,6 +41,7 @@ class CheckResult:
     dialect: dict[str, dict] = field(default_factory=dict)  # per file role: form of the file
     export_time: datetime | None = None  # when the files say the ERP wrote them
     bodies: dict[str, str | None] = field(default_factory=dict)  # per role: read.body_digest
+    lines: dict[str, Lines | None] = field(default_factory=dict)  # per role: its data lines
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     roles, problems = assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
     bodies: dict[str, str | None] = {}
+    lines: dict[str, Lines | None] = {}
     observe.at("read")
     for role, path in roles.items():
         data = _read_bytes(path)
@@ -84,6 +88,8 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
             continue
         tables[role] = table
         bodies[role] = body_digest(data, table.header_line, table.encoding)
+        lines[role] = (data_lines(data, table.header_line, mapping.dialect, table.encoding)
+                       if by_line(data, table.encoding) else None)
         problems.append(found)
         del data  # the file's bytes are not held while the rest is mapped
     if len(tables) < len(mapping.files):
@@ -102,9 +108,16 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     tables.clear()  # the source text is not needed any more: free it before validating
     observe.at("validate")
     problems += [found, validate(entities)]
+    return CheckResult(mapping.name, names, entities, conclude(problems, mapping, judge), dialect,
+                       stamp, bodies, lines)
+
+
+def conclude(problems: list[pd.DataFrame], mapping: Mapping, judge: dict[str, str]
+             ) -> pd.DataFrame:
+    """An export's findings as reported: one per cell and rule, a lossy key an error, residents'
+    values masked, each with its severity."""
     result = _keys_lost(_without_echoes(findings.concat(problems)), mapping)
-    return CheckResult(mapping.name, names, entities,
-                       findings.judged(_redact(result, mapping), judge), dialect, stamp, bodies)
+    return findings.judged(_redact(result, mapping), judge)
 
 
 def _client_rows(column: str, clients: Collection[str], only: Collection[str],

@@ -18,7 +18,7 @@ from etl.core.config import SourceConfig
 from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.pipeline import unchanged
+from etl.pipeline import delta, unchanged
 from etl.pipeline.check import CheckResult, assign_roles, check_export, in_key_column
 from etl.pipeline.outcome import ImportResult, combined, record, reported, stopwatch
 from etl.pipeline.plans import Expected
@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 class _Rollback(Exception):
     """Leaves the transaction without writing (dry run, guard refusal)."""
+
+
+class _Whole(Exception):
+    """Leaves the transaction without writing: the changed lines alone cannot tell, the whole
+    export is read (`etl.pipeline.delta`)."""
 
 
 def import_export(
@@ -75,10 +80,13 @@ def import_export(
         started = clock()
         run_id = new_run_id(started)
         ledger = f"{name}:{client}" if len(targets) > 1 else None
+        args = (files, name, source.model_copy(update={"client": client}), mapping, database,
+                clock, dry_run, override_reason, started, run_id, expect, codes, ledger)
         with observe.bound(source=name, run_id=run_id, export=export, stage="read"):
-            results.append(_import(files, name, source.model_copy(update={"client": client}),
-                                   mapping, database, clock, dry_run, override_reason, started,
-                                   run_id, expect, codes, ledger))
+            try:
+                results.append(_import(*args))
+            except _Whole:
+                results.append(_import(*args, by_line=False))
     return combined(results)
 
 
@@ -86,7 +94,7 @@ def _import(
     files: Sequence[Path | ExportFile], name: str, source: SourceConfig, mapping: Mapping,
     database: Database, clock: Clock, dry_run: bool, override_reason: str | None,
     started: datetime, run_id: str, expect: Expected | None, codes: tuple[str, ...] = (),
-    ledger: str | None = None,
+    ledger: str | None = None, by_line: bool = True,
 ) -> ImportResult:
     described = [_describe(f) for f in files]
     names = tuple(f.name for f in described)
@@ -114,10 +122,12 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     if again is not None:
         return again
-    checked = check_export([f.path for f in described], mapping,
-                           {f.path: f.name for f in described}, source.rules, source.clients,
-                           codes)
-    lap("check")
+    changed = _changed(described, mapping, database, reads, source, key) if (
+        by_line and not dry_run and expect is None and not codes) else None
+    checked = changed.checked if changed else check_export(
+        [f.path for f in described], mapping, {f.path: f.name for f in described}, source.rules,
+        source.clients, codes)
+    lap("check" if changed is None else "lines")  # lines: only the changed lines were read
     export_time = checked.export_time or export_time  # the files' own word first
     held, beyond = (None, None) if checked.ok else holding(checked, source, mapping)
     if checked.entities is None or not (checked.ok or held):
@@ -130,12 +140,20 @@ def _import(
     limits = guard.GuardLimits(source.guard.max_ended_share, source.guard.max_shrink)
     observe.at("diff")
     prepared = diff.prepare(checked.entities)
-    content = diff.digest(prepared)
-    changes, verdict = ChangeSet.nothing({}), guard.Verdict()
+    content = diff.digest(prepared) if changed is None else ""
+    fields = moves.state_fields(options)
+    changes, verdict, state, joined = ChangeSet.nothing({}), guard.Verdict(), None, None
     try:
         with database.transaction(source.client) as tx:
             last = tx.last_snapshot(key)
             token = tx.state_token(source.client, key)
+            if changed is not None:  # the rest of the export: the rows of its unchanged lines
+                state = tx.read_state(source.client, fields)
+                joined = (delta.whole(changed, state, prepared)
+                          if tx.state_digest(source.client) == changed.token else None)
+                if joined is None:
+                    raise _Whole
+                prepared, content = joined.prepared, diff.digest(joined.prepared)
             if expect is not None and expect.state != token:
                 raise PlanOutdated("the database changed since the plan was made (another "
                                    "import, purge or erasure of the client): make a new plan")
@@ -144,12 +162,11 @@ def _import(
                 # the same content as the last accepted export: nothing to compare or write
                 changes = ChangeSet.nothing(last.counts)
             else:
-                fields = moves.state_fields(options)
-                state = tx.read_state(source.client, fields)
+                state = state if state is not None else tx.read_state(source.client, fields)
                 if held is not None:  # held keys: their last accepted state
                     prepared = hold.keep_last_state(prepared, held, state, tx.read_rows(
                         source.client, {n: k for n, k in held.keys.items() if len(k)}))
-                comparison = diff.compare(state, prepared)
+                comparison = joined if joined is not None else diff.compare(state, prepared)
                 stored = tx.read_rows(source.client, comparison.needed())
                 comparison = diff.keep_stored_where_lost(comparison, stored)
                 changes = diff.changes(comparison, stored)
@@ -179,6 +196,8 @@ def _import(
             tx.apply(changes, run, described, clock(), status, content, after, timings,
                      unchanged.raw_digest(reads, checked.bodies) if found.empty else None)
             tx.remember_dialect(key, checked.dialect)
+            tx.keep_lines(key, source.client, run_id, reads, changed.lines if changed else
+                          delta.line_tables(checked, mapping) if found.empty else None)
             faults.point("load_before_commit")
     except _Rollback:
         status = "planned" if verdict.ok else "refused"
@@ -220,6 +239,19 @@ def _again(described: list[ExportFile], mapping: Mapping, database: Database, re
     database.amend_run(run.run_id, timings=timings)
     return ImportResult(run.run_id, run.source, "unchanged", tuple(f.name for f in described),
                         changes=changes, verdict=verdict, timings=timings)
+
+
+def _changed(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,
+             source: SourceConfig, key: str) -> delta.Delta | None:
+    """The export's changed lines checked, when the last accepted export's lines are stored
+    (`etl.pipeline.delta`); None: read the whole export."""
+    with database.transaction(source.client) as tx:
+        last = tx.last_snapshot(key)
+        stored = (tx.lines(key, source.client, reads)
+                  if last is not None and last.client == source.client else None)
+    if last is None or stored is None:
+        return None
+    return delta.check_changed(described, mapping, *stored, last.dialect or {}, source.rules)
 
 
 def holding(checked: CheckResult, source: SourceConfig, mapping: Mapping

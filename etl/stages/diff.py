@@ -58,23 +58,29 @@ def _classify(name: str, before: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFram
     at_old = pc.fill_null(pc.index_in(textops.composite([cur[k] for k in keys]),
                                       value_set=textops.composite([before[k] for k in keys])),
                           -1).to_numpy().astype(np.int64)
+    return classified(at_old, before, cur["row_hash"].to_numpy(np.int64))
+
+
+def classified(at_old: np.ndarray, before: pd.DataFrame, hashes: np.ndarray) -> pd.DataFrame:
+    """Every row classified, given for each of the export's rows (their ``hashes``) the
+    position of the stored row of its key (-1: none) — the rows of `Comparison.joins`."""
     matched = at_old >= 0
     seen = np.zeros(len(before), dtype=bool)
     seen[at_old[matched]] = True
     only_old = np.flatnonzero(~seen)
     active = before["active"].to_numpy(bool)
     old_hash = before["row_hash"].to_numpy(np.int64)
-    was_active = np.zeros(len(cur), dtype=bool)
+    was_active = np.zeros(len(hashes), dtype=bool)
     was_active[matched] = active[at_old[matched]]
-    same_hash = np.zeros(len(cur), dtype=bool)
-    same_hash[matched] = old_hash[at_old[matched]] == cur["row_hash"].to_numpy(np.int64)[matched]
+    same_hash = np.zeros(len(hashes), dtype=bool)
+    same_hash[matched] = old_hash[at_old[matched]] == hashes[matched]
     none = np.zeros(len(only_old), dtype=bool)
     return pd.DataFrame({
-        "_new": np.concatenate([np.arange(len(cur), dtype=np.int64),
+        "_new": np.concatenate([np.arange(len(hashes), dtype=np.int64),
                                 np.full(len(only_old), -1, np.int64)]),
         "_old": np.concatenate([at_old, only_old]),
         "added": np.concatenate([~matched, none]),
-        "vanished": np.concatenate([np.zeros(len(cur), bool), active[only_old]]),
+        "vanished": np.concatenate([np.zeros(len(hashes), bool), active[only_old]]),
         "reactivated": np.concatenate([matched & ~was_active, none]),
         "differs": np.concatenate([matched & was_active & ~same_hash, none]),
     })

@@ -48,15 +48,17 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Enti
         headers[role] = hdrs
         problems.append(found)
     frames: dict[str, pd.DataFrame] = {}
+    produced: dict[str, pd.DataFrame] = {}
     lineage: dict[tuple[str, str, int], str] = {}
     for name, spec in mapping.entities.items():
         frame, found = _extract(mapping, name, spec, prepared[spec.from_], headers[spec.from_],
                                 lineage, tables[spec.from_].file)
-        frames[name] = frame
+        produced[name] = frame[[*ENTITIES[name].key, *PROVENANCE]]
+        frames[name] = _drop_repeats(frame, ENTITIES[name])
         problems.append(found)
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
     files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
-    return Entities(frames, Lineage(lineage), files), findings.normalise(out)
+    return Entities(frames, Lineage(lineage), files, produced), findings.normalise(out)
 
 
 def _key_sources(mapping: Mapping) -> dict[str, set[str]]:
@@ -198,8 +200,7 @@ def _extract(
             column = out.loc[bad, "_group"].map(lambda g, f=f: lineage[(name, f.name, g)])
             problems.append(findings.make(rule, file=file, line=out.loc[bad, "_line"],
                                           column=column.astype("str"), value=raw[bad], **params))
-    out = out[[*entity.field_names, *PROVENANCE]]
-    return _drop_repeats(out, entity), findings.concat(problems)
+    return out[[*entity.field_names, *PROVENANCE]], findings.concat(problems)
 
 
 def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:

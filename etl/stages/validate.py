@@ -5,6 +5,8 @@ Every failure becomes one finding pointing at the source file, line and header i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -20,10 +22,14 @@ _BUILTIN_RULES = {
 }
 
 
-def validate(entities: Entities) -> pd.DataFrame:
-    """All findings of all entities (empty when the export is valid); raises nothing on bad data."""
+def validate(entities: Entities, known: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
+    """All findings of all entities (empty when the export is valid); raises nothing on bad data.
+    ``known``: per entity, keys the export has besides those of ``entities`` (references to them
+    are valid: the rows of an export's unchanged lines, `etl.pipeline.delta`)."""
+    known = known or {}
     refs = {  # repeats are harmless in a value set: no unique() over 800k keys
-        name: frame[ENTITIES[name].key[0]].dropna()
+        name: pd.concat([frame[ENTITIES[name].key[0]].dropna(), *(
+            [known[name]] if name in known else [])], ignore_index=True)
         for name, frame in entities.frames.items()
         if len(ENTITIES[name].key) == 1
     }

@@ -33,6 +33,7 @@ from etl.core.retention import PurgeCounts
 from etl.store import (
     glance,
     ledger,
+    lines,
     locks,
     metrics,
     migrate,
@@ -71,6 +72,16 @@ class Transaction:
 
     def remember_dialect(self, source: str, dialect: dict[str, dict]) -> None:
         ledger.remember_dialect(self.conn, source, dialect)
+
+    def lines(self, source: str, client: str, reads: str) -> tuple[dict, str] | None:
+        return lines.load_lines(self.conn, source, client, reads)
+
+    def state_digest(self, client: str) -> str:
+        return state.state_digest(self.conn, client)
+
+    def keep_lines(self, source: str, client: str, run_id: str, reads: str,
+                   tables: dict | None) -> None:
+        lines.save_lines(self.conn, source, client, run_id, reads, tables)
 
     def state_token(self, client: str, source: str) -> str:
         return state.state_token(self.conn, client, source)

@@ -138,6 +138,22 @@ snapshots = Table(
 # The client's state as the diff reads it (keys, row hashes, active flags and what moves need),
 # one zstd-compressed Arrow IPC stream per entity, written in the same transaction as the rows
 # it describes: reading a client's state costs one row per entity, not one per stored row.
+# The last accepted export's data lines per source and file role (`etl.pipeline.delta`): a
+# 64-bit hash per line and the keys it gave per entity, one zstd-compressed Arrow stream — valid
+# while the client's stored state is the one it was written with (``state``: its token) and the
+# export was read the same way (``reads``: `etl.pipeline.unchanged.fingerprint`).
+lines = Table(
+    "etl_lines",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("reads", String(64), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 states = Table(
     "etl_state",
     metadata,

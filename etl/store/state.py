@@ -66,11 +66,11 @@ def write_state(conn: Connection, client: str, run_id: str,
         fields = [c for c in frame.columns if c not in ("row_hash", "active")]
         records.append({"client": client, "entity": entity, "run_id": run_id,
                         "rows": len(frame), "columns": ",".join(fields),
-                        "data": _stream(pa.Table.from_pandas(frame, preserve_index=False))})
+                        "data": stream(pa.Table.from_pandas(frame, preserve_index=False))})
     conn.execute(insert(s), records)
 
 
-def _stream(table: pa.Table) -> bytes:
+def stream(table: pa.Table) -> bytes:
     """A table as one zstd-compressed Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd")
@@ -99,7 +99,7 @@ def erase_in_state(conn: Connection, client: str, entity: str, keys: pd.Series,
     for name in fields:
         if name in columns:
             columns[name] = pc.if_else(hit, pa.scalar(None, columns[name].type), columns[name])
-    conn.execute(update(s).where(where).values(data=_stream(pa.table(columns)), run_id=run_id))
+    conn.execute(update(s).where(where).values(data=stream(pa.table(columns)), run_id=run_id))
 
 
 def _table_state(
@@ -179,10 +179,17 @@ def _query(conn: Connection, stmt: object, columns: list[str]) -> pd.DataFrame:
 def state_token(conn: Connection, client: str, source: str) -> str:
     """A token of what the client's stored state is: which runs wrote each entity's state, and
     the source's last accepted export. Any import, purge or erasure of the client changes it."""
-    s, snap = schema.states, schema.snapshots
-    written = conn.execute(select(s.c.entity, s.c.run_id, s.c.rows)
-                           .where(s.c.client == client).order_by(s.c.entity)).all()
+    snap = schema.snapshots
     last = conn.execute(select(snap.c.run_id, snap.c.digest)
                         .where(snap.c.source == source)).first()
-    seen = repr(([tuple(r) for r in written], tuple(last) if last else None))
+    seen = repr((state_digest(conn, client), tuple(last) if last else None))
     return hashlib.sha256(seen.encode()).hexdigest()
+
+
+def state_digest(conn: Connection, client: str) -> str:
+    """Which runs wrote the client's stored state, and how many rows each entity's holds: any
+    import, purge or erasure that changes the state changes it."""
+    s = schema.states
+    written = conn.execute(select(s.c.entity, s.c.run_id, s.c.rows)
+                           .where(s.c.client == client).order_by(s.c.entity)).all()
+    return hashlib.sha256(repr([tuple(r) for r in written]).encode()).hexdigest()

@@ -87,15 +87,25 @@ def _read(
             unbalanced=not balanced)
     else:
         frame["_line"] = lines_of_rows
+    return finish(frame, bad_rows, body, header, positions, file, role, encoding,
+                  header_idx + 1, tuple(lines[:header_idx]))
+
+
+def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, body: bytes | bytearray,
+           header: list[str], positions: dict[str, int], file: str, role: str, encoding: str,
+           header_line: int, title: tuple[str, ...], empty: bool = False
+           ) -> tuple[SourceTable, pd.DataFrame]:
+    """The parsed rows (``_line`` set) as a SourceTable: cells trimmed, empty rows dropped, the
+    characters of every cell checked (``body``: the UTF-8 bytes the rows were parsed from).
+    ``empty``: the rows are some of a file's, and may be none."""
     frame = clean(frame, list(positions), nbsp="\u00a0".encode() in body)
     kept = list(positions)
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
-    if frame.empty and bad_rows.empty:
-        raise read_error("file.no_data", file, header_idx + 1)
+    if frame.empty and bad_rows.empty and not empty:
+        raise read_error("file.no_data", file, header_line)
     found = tuple(h.strip().replace("\ufeff", "") for h in header)
     headers = {name: found[i] for name, i in positions.items()}
-    table = SourceTable(file, role, frame, headers, encoding, header_idx + 1, found,
-                        tuple(lines[:header_idx]))
+    table = SourceTable(file, role, frame, headers, encoding, header_line, found, title)
     characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
                                     control=has_control(body))
     return table, findings.concat([bad_rows, characters])

@@ -64,6 +64,32 @@ def decode(data: bytes, file: str, legacy: str) -> tuple[bytes | bytearray, str]
         raise BadByte(data, exc.start, f"UTF-8 oder/or {legacy}") from exc
 
 
+def line_local(data: bytes, legacy: str) -> str | None:
+    """The encoding `decode` reads ``data`` in when every line decodes on its own in it: UTF-8
+    (with or without BOM) or a one-byte legacy encoding, with LF line ends; else None. Whether
+    it is that one depends on the whole file (one byte that is not UTF-8 makes it the legacy
+    encoding), so the whole file is looked at — but not decoded."""
+    if (data.startswith(_BINARY_MAGIC) or b"\x00" in data[:65536] or b"\n" not in data[:1 << 20]
+            or any(data.startswith(bom) for bom, _ in _WIDE_BOMS)):
+        return None
+    bom = data.startswith(codecs.BOM_UTF8)
+    try:
+        transcode(data[len(codecs.BOM_UTF8):] if bom else data, "utf-8", validate_only=True)
+        return "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if bom or codecs.lookup(legacy).name == "utf-8" or not by_line(data, legacy) or _mixed(data):
+        return None
+    return legacy
+
+
+def by_line(data: bytes, encoding: str) -> bool:
+    """Whether a file ``decode`` read in ``encoding`` decodes line by line as it did whole: UTF-8
+    or one byte per character, and LF line ends (no old Mac file)."""
+    one_byte = len(bytes(range(256)).decode(encoding, "replace")) == 256
+    return (encoding.startswith("utf-8") or one_byte) and b"\n" in data[: 1 << 20]
+
+
 def _mixed(data: bytes) -> bool:
     """Whether a file that is not UTF-8 holds a whole line that is: a UTF-8 letter with a
     diacritic on a line that decodes as UTF-8 (lines of two encodings put together)."""

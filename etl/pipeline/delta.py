@@ -1,0 +1,223 @@
+"""Pipeline, the next export in proportion to its change (issue 13): only the data lines the
+last accepted export did not have are read, mapped and validated; every other line gives what
+it gave then — its keys are stored (``etl_lines``: a 64-bit hash per line and the keys it gave
+per entity) and its rows are the client's stored state.
+
+What a whole read would check across lines is checked over keys:
+- a key that a changed line gives and an unchanged line gives too must have the stored row
+  (else two rows of one key differ: the whole read reports it);
+- references of changed rows are valid against the keys of the whole export;
+- a key that no line gives any more must not be referred to by an unchanged row.
+
+The shortcut is taken only when its outcome is the whole read's: the last accepted export was
+clean and read the same way (`etl.pipeline.unchanged.fingerprint`), the client's state is the
+one stored with its lines, each file reads the same line by line as whole (`read.delta`) in the
+last one's encoding and header, the export's time is not read from a column, no client codes
+are filtered — and the changed lines are clean. Anything else, and the whole export is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.core import findings, textops
+from etl.core.changes import Comparison
+from etl.core.exports import ExportFile
+from etl.core.mapping_format import Mapping
+from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.severity import severities
+from etl.pipeline.check import CheckResult, assign_roles, conclude
+from etl.pipeline.stamps import export_time
+from etl.stages import diff
+from etl.stages.map import map_entities
+from etl.stages.read import body_digest, head_of
+from etl.stages.read.delta import Lines, data_lines, read_lines
+from etl.stages.read.encoding import line_local
+from etl.stages.validate import validate
+
+# More changed lines than this share of the file: the whole read is as quick.
+MAX_CHANGED_SHARE = 0.5
+# What refers to what: (entity, field) -> the entity whose key it names.
+REFERENCES = {("building", "property_id"): "property", ("unit", "building_id"): "building",
+              ("unit", "property_id"): "property", ("tenancy", "unit_id"): "unit",
+              ("membership", "tenancy_id"): "tenancy", ("membership", "person_id"): "person"}
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The changed lines of an export, checked: their entities (``checked``), the keys the
+    unchanged lines give (``kept``), and the lines to store once it is applied."""
+
+    checked: CheckResult
+    kept: dict[str, pa.Array]
+    lines: dict[str, pa.Table]
+    token: str  # the client's stored state the lines belong to (`etl.store.lines`)
+
+
+def line_table(lines: Lines, entities: Entities, mapping: Mapping, role: str) -> pa.Table:
+    """Per data line of file ``role``: its hash and, per entity and column group, the key it
+    gave (null: none)."""
+    columns = {"hash": pa.array(lines.hashes, pa.int64())}
+    for name, spec in mapping.entities.items():
+        if spec.from_ != role:
+            continue
+        produced = entities.produced[name]
+        keys = textops.composite([produced[k] for k in ENTITIES[name].key])
+        at = np.searchsorted(lines.numbers, produced["_line"].to_numpy(np.int64))
+        groups = produced["_group"].to_numpy(np.int64)
+        for n in spec.repeat or (0,):
+            rows = np.flatnonzero(groups == n)
+            index = np.full(len(lines.numbers), -1, np.int64)
+            index[at[rows]] = rows
+            columns[f"{name}.{n}"] = pc.take(keys, pa.array(index, mask=index < 0))
+    return pa.table(columns)
+
+
+def line_tables(checked: CheckResult, mapping: Mapping) -> dict[str, pa.Table] | None:
+    """The lines to store of a clean export read whole; None when the next one could not be
+    read by its changed lines (see `check_changed`)."""
+    if (checked.entities is None or not _by_line(mapping)
+            or any(checked.lines.get(role) is None for role in mapping.files)):
+        return None
+    return {role: line_table(lines, checked.entities, mapping, role)
+            for role, lines in checked.lines.items() if lines is not None}
+
+
+def _by_line(mapping: Mapping) -> bool:
+    """Whether the mapping reads rows on their own: no client codes filtered, no export time
+    read from a column (its latest value is the file's)."""
+    return not mapping.client_column and not any(
+        spec.export_time and spec.export_time.column for spec in mapping.files.values())
+
+
+def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, pa.Table],
+                  token: str, dialect: dict[str, dict], severity: dict[str, str]
+                  ) -> Delta | None:
+    """The export's changed lines read, mapped and validated — None when the shortcut cannot
+    give the whole read's outcome (see the module), or the changed lines have findings."""
+    roles, problems = assign_roles([f.path for f in files], mapping, {})
+    if problems or not _by_line(mapping):
+        return None
+    tables, bodies, kept, fresh = {}, {}, {}, {}
+    for role, path in roles.items():
+        read = _changed_lines(next(f for f in files if f.path == path), role, mapping,
+                              stored.get(role), dialect.get(role, {}))
+        if read is None:
+            return None
+        tables[role], bodies[role], kept[role], fresh[role] = read
+    stamp, found = export_time(mapping, tables)
+    entities, mapped = map_entities(mapping, tables)
+    if not (found.empty and mapped.empty):
+        return None
+    keys = {name: _kept_keys(name, mapping, kept) for name in ENTITIES}
+    judged = conclude([validate(entities, {n: k.to_pandas() for n, k in keys.items()})],
+                      mapping, severities(mapping.rules, severity))
+    if not judged.empty:
+        return None
+    form = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
+                   "header": list(t.header)} for role, t in tables.items()}
+    checked = CheckResult(mapping.name, tuple(f.name for f in files), entities,
+                          findings.empty(), form, stamp, bodies)
+    store = {role: pa.concat_tables([kept[role], line_table(fresh[role], entities, mapping,
+                                                             role)]) for role in tables}
+    return Delta(checked, keys, store, token)
+
+
+def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Table | None,
+                   form: dict) -> tuple[SourceTable, str | None, pa.Table, Lines] | None:
+    """One file's changed lines read (a table of them, clean), its body digest, the stored lines
+    it still has, and the changed lines; None when they cannot be read on their own."""
+    try:
+        data = file.path.read_bytes()
+    except OSError:  # the whole read reports it
+        return None
+    encoding = line_local(data, mapping.dialect.encoding)
+    columns = mapping.columns(role)
+    head = (head_of(data, file.name, columns, mapping.dialect, encoding)
+            if encoding and encoding == form.get("encoding") and stored is not None else None)
+    lines = data_lines(data, head[0], mapping.dialect, encoding) if head else None
+    if lines is None or head is None or stored is None or not len(lines.numbers):
+        return None
+    changed = ~pc.is_in(pa.array(lines.hashes), value_set=pa.array(stored["hash"])).to_numpy(
+        zero_copy_only=False)
+    if changed.sum() > MAX_CHANGED_SHARE * len(changed):
+        return None
+    pick = np.flatnonzero(changed)
+    read = read_lines(data, lines, pick, file.name, role, columns, mapping.dialect, encoding,
+                      head[1])
+    if read is None or not read[1].empty or list(read[0].header) != form.get("header"):
+        return None
+    kept = stored.filter(pc.is_in(stored["hash"], value_set=pa.array(lines.hashes)))
+    fresh = Lines(lines.numbers[pick], lines.starts[pick], lines.ends[pick], lines.hashes[pick],
+                  lines.header, lines.header_line)
+    return read[0], body_digest(data, head[0], encoding), kept, fresh
+
+
+def _kept_keys(name: str, mapping: Mapping, kept: dict[str, pa.Table]) -> pa.Array:
+    """The keys of ``name`` that the unchanged lines give (a key given by several lines, several
+    times)."""
+    spec = mapping.entities.get(name)
+    if spec is None:
+        return pa.array([], pa.large_string())
+    table = kept[spec.from_]
+    columns = [f"{name}.{n}" for n in spec.repeat or (0,)]
+    keys = pa.chunked_array([chunk for c in columns for chunk in table[c].chunks],
+                            table.schema.field(columns[0]).type)
+    return keys.drop_null().combine_chunks().cast(pa.large_string())
+
+
+def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.DataFrame]
+          ) -> Comparison | None:
+    """The whole export compared with the stored state (`stages.diff.compare`): the stored rows
+    of the keys the unchanged lines give, unchanged, and the changed lines' rows (``changed``,
+    prepared) classified. None when the whole read would find what the changed lines alone do
+    not (see the module)."""
+    out, gone, joins = {}, {}, {}
+    for name, entity in ENTITIES.items():
+        stored, rows, kept = state[name], changed[name], delta.kept[name]
+        found = pc.index_in(pa.concat_arrays(
+            [kept, textops.composite([rows[k] for k in entity.key])]),
+            value_set=textops.composite([stored[k] for k in entity.key]))
+        found = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+        given, at = found[:len(kept)], found[len(kept):]
+        active = stored["active"].to_numpy(bool)
+        keep = np.zeros(len(stored), bool)
+        keep[given] = True
+        if (given < 0).any() or not active[keep].all():
+            return None  # the state is not what the lines were stored with
+        both = np.zeros(len(rows), bool)
+        both[at >= 0] = keep[at[at >= 0]]
+        hashes = stored["row_hash"].to_numpy(np.int64)
+        if (hashes[at[both]] != rows["row_hash"].to_numpy(np.int64)[both]).any():
+            return None  # a key of an unchanged line now with other values: two rows, one key
+        still = keep.copy()
+        still[at[at >= 0]] = True
+        gone[name] = textops.value_set(stored.loc[active & ~still, entity.key[0]])
+        rows_kept = np.flatnonzero(keep)
+        out[name] = pd.concat([stored.iloc[rows_kept].drop(columns="active"), rows[~both]],
+                              ignore_index=True)
+        joins[name] = diff.classified(
+            np.concatenate([rows_kept, at[~both]]), stored,
+            np.concatenate([hashes[rows_kept], rows["row_hash"].to_numpy(np.int64)[~both]]))
+    return Comparison(out, state, joins) if _references_hold(out, state, gone) else None
+
+
+def _references_hold(rows: dict[str, pd.DataFrame], state: dict[str, pd.DataFrame],
+                     gone: dict[str, pa.Array]) -> bool:
+    """Whether no row refers to a key that no line gives any more (``gone``): the changed
+    lines' rows were validated against the whole export's keys; the stored rows are checked
+    here where the state holds the field — where it does not, such a key sends the export to the
+    whole read."""
+    for (name, field_name), target in REFERENCES.items():
+        if not len(gone[target]):
+            continue
+        if field_name not in state[name]:
+            return False
+        if textops.is_in(rows[name][field_name].dropna(), gone[target]).any():
+            return False
+    return True
