@@ -133,7 +133,20 @@ def extract(values: pd.Series, pattern: str, groups: list[str]) -> pd.DataFrame:
 
 def is_in(values: pd.Series, allowed: pa.Array) -> pd.Series:
     """``Series.isin`` through Arrow's hash kernel (pandas loops in Python for Arrow strings)."""
-    return _mask(pc.is_in(arrow(values), value_set=allowed), values.index)
+    return _mask(among(arrow(values), allowed), values.index)
+
+
+def among(values: pa.Array | pa.ChunkedArray, allowed: pa.Array) -> pa.Array | pa.ChunkedArray:
+    """``pc.is_in``, with the hash table built over the smaller side: Arrow hashes the whole
+    ``value_set`` first (0.15 s for 800,000 keys) and looks the values up (0.013 s), so a few
+    values against many allowed ones look the allowed ones up among the values instead."""
+    if len(allowed) <= 4 * len(values) or values.null_count or allowed.null_count:
+        return pc.is_in(values, value_set=allowed)
+    distinct = pc.unique(values)
+    hit = np.zeros(len(distinct) + 1, bool)  # the last: a value none of them is
+    hit[pc.drop_null(pc.index_in(allowed, value_set=distinct)).to_numpy()] = True
+    at = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)
+    return pa.array(hit[at.astype(np.int64)])
 
 
 def value_set(values: object) -> pa.Array:

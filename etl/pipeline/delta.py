@@ -33,9 +33,10 @@ from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
 from etl.pipeline.check import CheckResult, assign_roles, conclude
 from etl.pipeline.stamps import export_time
+from etl.pipeline.unchanged import body_of
 from etl.stages import diff
 from etl.stages.map import map_entities
-from etl.stages.read import body_digest, head_of
+from etl.stages.read import head_of
 from etl.stages.read.delta import Lines, data_lines, read_lines
 from etl.stages.read.encoding import line_local
 from etl.stages.validate import validate
@@ -54,7 +55,8 @@ class Delta:
     unchanged lines give (``kept``), and the lines to store once it is applied."""
 
     checked: CheckResult
-    kept: dict[str, pa.Array]
+    kept: dict[str, pa.Array]  # per entity: the keys the unchanged lines give
+    removed: dict[str, pa.Array]  # per entity: the keys the lines gone since gave (few)
     lines: dict[str, pa.Table]
     token: str  # the client's stored state the lines belong to (`etl.store.lines`)
 
@@ -103,18 +105,18 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     roles, problems = assign_roles([f.path for f in files], mapping, {})
     if problems or not _by_line(mapping):
         return None
-    tables, bodies, kept, fresh = {}, {}, {}, {}
+    tables, bodies, kept, removed, fresh = {}, {}, {}, {}, {}
     for role, path in roles.items():
         read = _changed_lines(next(f for f in files if f.path == path), role, mapping,
                               stored.get(role), dialect.get(role, {}))
         if read is None:
             return None
-        tables[role], bodies[role], kept[role], fresh[role] = read
+        tables[role], bodies[role], kept[role], removed[role], fresh[role] = read
     stamp, found = export_time(mapping, tables)
     entities, mapped = map_entities(mapping, tables)
     if not (found.empty and mapped.empty):
         return None
-    keys = {name: _kept_keys(name, mapping, kept) for name in ENTITIES}
+    keys = {name: _keys(name, mapping, kept) for name in ENTITIES}
     judged = conclude([validate(entities, {n: k.to_pandas() for n, k in keys.items()})],
                       mapping, severities(mapping.rules, severity))
     if not judged.empty:
@@ -125,13 +127,16 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
                           findings.empty(), form, stamp, bodies)
     store = {role: pa.concat_tables([kept[role], line_table(fresh[role], entities, mapping,
                                                              role)]) for role in tables}
-    return Delta(checked, keys, store, token)
+    gone = {name: pc.unique(_keys(name, mapping, removed)) for name in ENTITIES}
+    return Delta(checked, keys, gone, store, token)
 
 
 def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Table | None,
-                   form: dict) -> tuple[SourceTable, str | None, pa.Table, Lines] | None:
+                   form: dict
+                   ) -> tuple[SourceTable, str | None, pa.Table, pa.Table, Lines] | None:
     """One file's changed lines read (a table of them, clean), its body digest, the stored lines
-    it still has, and the changed lines; None when they cannot be read on their own."""
+    it still has and those it has not, and the changed lines; None when they cannot be read on
+    their own."""
     try:
         data = file.path.read_bytes()
     except OSError:  # the whole read reports it
@@ -143,8 +148,8 @@ def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Tab
     lines = data_lines(data, head[0], mapping.dialect, encoding) if head else None
     if lines is None or head is None or stored is None or not len(lines.numbers):
         return None
-    changed = ~pc.is_in(pa.array(lines.hashes), value_set=pa.array(stored["hash"])).to_numpy(
-        zero_copy_only=False)
+    before = stored["hash"].to_numpy()
+    changed = ~pd.Series(lines.hashes).isin(before).to_numpy()  # int64: pandas' hash table
     if changed.sum() > MAX_CHANGED_SHARE * len(changed):
         return None
     pick = np.flatnonzero(changed)
@@ -152,23 +157,23 @@ def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Tab
                       head[1])
     if read is None or not read[1].empty or list(read[0].header) != form.get("header"):
         return None
-    kept = stored.filter(pc.is_in(stored["hash"], value_set=pa.array(lines.hashes)))
+    still = pd.Series(before).isin(lines.hashes).to_numpy()
     fresh = Lines(lines.numbers[pick], lines.starts[pick], lines.ends[pick], lines.hashes[pick],
                   lines.header, lines.header_line)
-    return read[0], body_digest(data, head[0], encoding), kept, fresh
+    return (read[0], body_of(file, data, head[0], encoding), stored.filter(still),
+            stored.filter(~still), fresh)
 
 
-def _kept_keys(name: str, mapping: Mapping, kept: dict[str, pa.Table]) -> pa.Array:
-    """The keys of ``name`` that the unchanged lines give (a key given by several lines, several
+def _keys(name: str, mapping: Mapping, lines: dict[str, pa.Table]) -> pa.ChunkedArray:
+    """The keys of ``name`` that these stored lines give (a key given by several lines, several
     times)."""
     spec = mapping.entities.get(name)
     if spec is None:
-        return pa.array([], pa.large_string())
-    table = kept[spec.from_]
+        return pa.chunked_array([], pa.large_string())
+    table = lines[spec.from_]
     columns = [f"{name}.{n}" for n in spec.repeat or (0,)]
-    keys = pa.chunked_array([chunk for c in columns for chunk in table[c].chunks],
-                            table.schema.field(columns[0]).type)
-    return keys.drop_null().combine_chunks().cast(pa.large_string())
+    return pa.chunked_array([chunk for c in columns for chunk in table[c].chunks],
+                            table.schema.field(columns[0]).type).drop_null()
 
 
 def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.DataFrame]
@@ -176,35 +181,40 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
     """The whole export compared with the stored state (`stages.diff.compare`): the stored rows
     of the keys the unchanged lines give, unchanged, and the changed lines' rows (``changed``,
     prepared) classified. None when the whole read would find what the changed lines alone do
-    not (see the module)."""
+    not (see the module).
+
+    Every lookup builds its hash table over the few keys (the gone lines', the changed rows'),
+    never over the client's: a stored active row is kept unless only gone lines gave it."""
     out, gone, joins = {}, {}, {}
     for name, entity in ENTITIES.items():
-        stored, rows, kept = state[name], changed[name], delta.kept[name]
-        found = pc.index_in(pa.concat_arrays(
-            [kept, textops.composite([rows[k] for k in entity.key])]),
-            value_set=textops.composite([stored[k] for k in entity.key]))
-        found = pc.fill_null(found, -1).to_numpy().astype(np.int64)
-        given, at = found[:len(kept)], found[len(kept):]
+        stored, rows, removed = state[name], changed[name], delta.removed[name]
+        keys = textops.composite([stored[k] for k in entity.key])
+        lost = pc.filter(removed, pc.invert(textops.among(removed, delta.kept[name])))
         active = stored["active"].to_numpy(bool)
-        keep = np.zeros(len(stored), bool)
-        keep[given] = True
-        if (given < 0).any() or not active[keep].all():
-            return None  # the state is not what the lines were stored with
+        keep = active & ~_flags(textops.among(keys, lost))
+        found = pc.index_in(keys, value_set=textops.composite([rows[k] for k in entity.key]))
+        hit = np.flatnonzero(_flags(pc.is_valid(found)))
+        at = np.full(len(rows), -1, np.int64)  # per changed row: its stored row, or -1
+        at[pc.take(found, pa.array(hit)).to_numpy()] = hit
         both = np.zeros(len(rows), bool)
         both[at >= 0] = keep[at[at >= 0]]
         hashes = stored["row_hash"].to_numpy(np.int64)
         if (hashes[at[both]] != rows["row_hash"].to_numpy(np.int64)[both]).any():
             return None  # a key of an unchanged line now with other values: two rows, one key
         still = keep.copy()
-        still[at[at >= 0]] = True
+        still[hit] = True
         gone[name] = textops.value_set(stored.loc[active & ~still, entity.key[0]])
-        rows_kept = np.flatnonzero(keep)
-        out[name] = pd.concat([stored.iloc[rows_kept].drop(columns="active"), rows[~both]],
+        kept_rows = np.flatnonzero(keep)
+        out[name] = pd.concat([stored.iloc[kept_rows].drop(columns="active"), rows[~both]],
                               ignore_index=True)
         joins[name] = diff.classified(
-            np.concatenate([rows_kept, at[~both]]), stored,
-            np.concatenate([hashes[rows_kept], rows["row_hash"].to_numpy(np.int64)[~both]]))
+            np.concatenate([kept_rows, at[~both]]), stored,
+            np.concatenate([hashes[kept_rows], rows["row_hash"].to_numpy(np.int64)[~both]]))
     return Comparison(out, state, joins) if _references_hold(out, state, gone) else None
+
+
+def _flags(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _references_hold(rows: dict[str, pd.DataFrame], state: dict[str, pd.DataFrame],

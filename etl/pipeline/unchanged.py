@@ -72,6 +72,20 @@ def raw_digest(fingerprint: str, bodies: Lookup[str, str | None]) -> str | None:
     return hashlib.sha256(seen.encode()).hexdigest()
 
 
+_BODIES: dict[tuple[str, int, str], str | None] = {}
+
+
+def body_of(file: ExportFile, data: bytes, header_line: int, encoding: str) -> str | None:
+    """`body_digest` of a file's bytes, remembered by their SHA-256 for the rest of the
+    process: the check for the same lines and the read of the changed ones both need it."""
+    key = (file.sha256, header_line, encoding)
+    if key not in _BODIES:
+        if len(_BODIES) >= 16:
+            _BODIES.clear()
+        _BODIES[key] = body_digest(data, header_line, encoding)
+    return _BODIES[key]
+
+
 def probe(roles: Lookup[str, ExportFile], mapping: Mapping, fingerprint: str,
           dialect: Lookup[str, dict] | None, expected: str | None) -> Seen | None:
     """``Seen`` when the export's raw digest is ``expected`` (the last accepted export's) and the
@@ -107,7 +121,7 @@ def _head(file: ExportFile, role: str, mapping: Mapping, encoding: str | None
     head = head_of(data, file.name, mapping.columns(role), mapping.dialect, encoding)
     if head is None:
         return None
-    body = body_digest(data, head[0], encoding)
+    body = body_of(file, data, head[0], encoding)
     if spec is None:
         return body, None
     stamp = title_stamp(spec.title or "", head[1])

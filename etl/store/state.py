@@ -9,6 +9,7 @@ from the entity tables; and all ERP-owned fields of the few rows whose hash diff
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -56,18 +57,24 @@ def _with_bookkeeping(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_state(conn: Connection, client: str, run_id: str,
-                state: dict[str, pd.DataFrame]) -> None:
+                state: dict[str, pd.DataFrame], unchanged: Collection[str] = ()) -> None:
     """Replace the client's stored state (``stages.diff.next_state``), in the caller's
-    transaction."""
+    transaction. An entity in ``unchanged`` (no row written or ended) keeps its stored state
+    when that holds the same fields: its rows are the same."""
     s = schema.states
-    conn.execute(s.delete().where(s.c.client == client))
+    held = dict(conn.execute(select(s.c.entity, s.c.columns).where(s.c.client == client)).all())
     records = []
     for entity, frame in state.items():
         fields = [c for c in frame.columns if c not in ("row_hash", "active")]
+        if entity in unchanged and held.get(entity) == ",".join(fields):
+            continue
         records.append({"client": client, "entity": entity, "run_id": run_id,
                         "rows": len(frame), "columns": ",".join(fields),
                         "data": stream(pa.Table.from_pandas(frame, preserve_index=False))})
-    conn.execute(insert(s), records)
+    conn.execute(s.delete().where(s.c.client == client,
+                                  s.c.entity.in_([r["entity"] for r in records])))
+    if records:
+        conn.execute(insert(s), records)
 
 
 def stream(table: pa.Table) -> bytes:
@@ -133,15 +140,23 @@ def read_rows(
 def _rows_by_key_arrays(conn: Connection, table: Table, client: str, key: tuple[str, ...],
                         wanted: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
     """PostgreSQL: one query, the keys as array parameters joined through unnest()."""
+    keys, match, params = key_arrays(key, wanted)
+    columns = ", ".join(f't."{f}"' for f in fields)
+    stmt = text(f'SELECT {columns} FROM "{table.name}" t JOIN {keys} '
+                f'ON t.client = :client AND {match}')
+    rows = conn.execute(stmt, {**params, "client": client}).all()
+    return pd.DataFrame(rows, columns=fields)
+
+
+def key_arrays(key: tuple[str, ...], wanted: pd.DataFrame) -> tuple[str, str, dict]:
+    """PostgreSQL: the keys of ``wanted`` as one relation ``k`` (unnest() of one text array
+    parameter per key column), the condition that matches them to table ``t``, and the
+    parameters."""
     names = [f"k{i}" for i in range(len(key))]
     arrays = ", ".join(f"CAST(:{n} AS text[])" for n in names)
     match = " AND ".join(f't."{k}" = k.{n}' for k, n in zip(key, names, strict=True))
-    columns = ", ".join(f't."{f}"' for f in fields)
-    stmt = text(f'SELECT {columns} FROM "{table.name}" t JOIN unnest({arrays}) '
-                f'AS k({", ".join(names)}) ON t.client = :client AND {match}')
     params = {n: wanted[k].astype("object").tolist() for k, n in zip(key, names, strict=True)}
-    rows = conn.execute(stmt, {**params, "client": client}).all()
-    return pd.DataFrame(rows, columns=fields)
+    return f'unnest({arrays}) AS k({", ".join(names)})', match, params
 
 
 # keys per query on SQLite: older builds allow 999 bound values

@@ -16,7 +16,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, MetaData, Table, and_, bindparam, case, insert, select, update
+from sqlalchemy import (
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.core import faults
@@ -27,7 +38,7 @@ from etl.store import schema
 from etl.store.errors import AlreadyApplied
 from etl.store.ledger import RunRecord, applied_hashes, record_run, save_snapshot
 from etl.store.locks import lock_outbox
-from etl.store.state import write_state
+from etl.store.state import key_arrays, write_state
 
 COPY_CHUNK_ROWS = 100_000
 # rows turned into Python values at a time for SQLite's executemany (bounds peak memory)
@@ -74,7 +85,9 @@ def apply(
     _analyze_after_bulk_writes(conn, changes)
     record_run(conn, run, files, now, status, changes.summary(), None, timings=timings)
     if state is not None:
-        write_state(conn, run.client, run.run_id, state)
+        write_state(conn, run.client, run.run_id, state, unchanged=[
+            name for name in ENTITIES if not len(changes.upserts.get(name, ()))
+            and not len(changes.ended.get(name, ()))])
     save_snapshot(conn, run, now, changes.counts, digest, raw_digest)
     if len(changes.events):  # last: the outbox lock is held from here to the commit
         append_events(conn, changes.events, run, now)
@@ -218,7 +231,16 @@ def _sqlite_columns(values: pa.RecordBatch) -> list[list[object]]:
 def _end(
     conn: Connection, table: Table, name: str, keys: pd.DataFrame, run: RunRecord, now: datetime
 ) -> None:
+    """The rows of these keys ended: on PostgreSQL one statement over all of them."""
     key = ENTITIES[name].key
+    ended = {"now": now, "run": run.run_id, "client": run.client}
+    if conn.dialect.name == "postgresql":
+        rows, match, params = key_arrays(key, keys)
+        conn.execute(text(f'UPDATE "{table.name}" t SET active = false, valid_to = :now, '
+                          f'updated_run = :run FROM {rows} '
+                          f'WHERE t.client = :client AND t.active AND {match}'),
+                     {**params, **ended})
+        return
     stmt = (
         update(table)
         .where(and_(table.c.client == run.client, table.c.active.is_(True),

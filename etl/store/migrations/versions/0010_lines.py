@@ -29,6 +29,11 @@ def upgrade() -> None:
         sa.Column("rows", sa.BigInteger, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # the streams are zstd-compressed already: PostgreSQL's own compression of large values
+        # would only cost time (0.2 s for the 17 MB of an 800k-row export)
+        for table in ("etl_lines", "etl_state"):
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN data SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
