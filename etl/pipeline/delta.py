@@ -205,8 +205,8 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
         still[hit] = True
         gone[name] = textops.value_set(stored.loc[active & ~still, entity.key[0]])
         kept_rows = np.flatnonzero(keep)
-        out[name] = pd.concat([stored.iloc[kept_rows].drop(columns="active"), rows[~both]],
-                              ignore_index=True)
+        out[name] = pd.concat([(stored if keep.all() else stored.iloc[kept_rows]).drop(
+            columns="active"), rows[~both]], ignore_index=True)
         joins[name] = diff.classified(
             np.concatenate([kept_rows, at[~both]]), stored,
             np.concatenate([hashes[kept_rows], rows["row_hash"].to_numpy(np.int64)[~both]]))

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from etl.core import textops
 from etl.core.changes import EVENT_COLUMNS, ChangeSet, Comparison, DiffOptions, event_rows
@@ -174,11 +175,16 @@ def _possible_moves(
 def _drop_membership_noise(events: pd.DataFrame, residents: pd.DataFrame) -> pd.DataFrame:
     """A membership that came or went with its tenancy, or with a resident event of its person,
     says nothing new: drop its ``membership_*`` event so that a move stays one event."""
-    people = set(residents["entity_key"])
-    tenancies = set(events.loc[(events["entity"] == "tenancy") & events["event"].isin(
-        ["tenancy_added", "tenancy_ended", "tenancy_reactivated"]), "entity_key"])
-    member = (events["entity"] == "membership") & events["event"].isin(
-        ["membership_added", "membership_ended", "membership_reactivated"])
-    parts = events["entity_key"].str.split("|")
-    noise = member & (parts.str[-1].isin(people) | parts.str[0].isin(tenancies))
+    people = textops.value_set(residents["entity_key"].astype("str"))
+    tenancies = textops.value_set(events.loc[(events["entity"] == "tenancy") & events[
+        "event"].isin(["tenancy_added", "tenancy_ended", "tenancy_reactivated"]),
+        "entity_key"].astype("str"))
+    member = ((events["entity"] == "membership") & events["event"].isin(
+        ["membership_added", "membership_ended", "membership_reactivated"])).to_numpy()
+    keys = textops.arrow(events.loc[member, "entity_key"].astype("str"))  # "tenancy|person"
+    person = pc.list_element(pc.split_pattern(keys, "|", max_splits=1, reverse=True), 1)
+    tenancy = pc.list_element(pc.split_pattern(keys, "|", max_splits=1), 0)
+    noise = member.copy()
+    noise[member] = np.asarray(pc.fill_null(pc.or_(pc.is_in(person, value_set=people), pc.is_in(
+        tenancy, value_set=tenancies)), False).to_numpy(zero_copy_only=False), dtype=bool)
     return events[~noise].reset_index(drop=True)
