@@ -7,7 +7,7 @@ referred to, which the caller passes in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable
 
 import pandas as pd
 import pandera.pandas as pa
@@ -46,7 +46,8 @@ def _within(name: str, low: float, high: float, step: float | None = None) -> pa
     return _rule(name, ok)
 
 
-def _refers(name: str, keys: Set[str] | pd.Series) -> pa.Check:
+def _refers(name: str, keys: object) -> pa.Check:
+    """``keys``: the keys referred to, as a set, a Series or Arrow strings."""
     allowed = textops.value_set(keys)
     return _rule(name, lambda s: textops.is_in(s, allowed))
 
@@ -57,7 +58,7 @@ def _one_of(values: tuple[str, ...]) -> pa.Check:
 
 
 def _checks(
-    entity: str, refs: dict[str, pd.Series]
+    entity: str, refs: dict[str, object]
 ) -> tuple[dict[str, list[pa.Check]], list[pa.Check]]:
     """Column checks and DataFrame-wide checks of one entity."""
     dates = [_within("date.range", EARLIEST, LATEST)]  # type: ignore[arg-type]
@@ -122,7 +123,7 @@ def _postal_codes_fit(df: pd.DataFrame) -> pd.Series:
 _DTYPES = {Kind.TEXT: "str", Kind.DATE: "datetime64[s]", Kind.DECIMAL: "float64"}
 
 
-def schema_for(entity: str, refs: dict[str, pd.Series]) -> pa.DataFrameSchema:
+def schema_for(entity: str, refs: dict[str, object]) -> pa.DataFrameSchema:
     """The schema of ``entity``; ``refs`` maps entity names to the keys present in the export."""
     spec = ENTITIES[entity]
     column_checks, wide = _checks(entity, refs)

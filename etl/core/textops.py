@@ -149,8 +149,10 @@ def among(values: pa.Array | pa.ChunkedArray, allowed: pa.Array) -> pa.Array | p
     return pa.array(hit[at.astype(np.int64)])
 
 
-def value_set(values: object) -> pa.Array:
-    """Values prepared once for ``is_in``."""
+def value_set(values: object) -> pa.Array | pa.ChunkedArray:
+    """Values prepared once for ``is_in`` (Arrow strings as they are)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
     return pa.array(list(values) if not isinstance(values, pd.Index | pd.Series) else values,
                     type=pa.large_string(), from_pandas=True)
 

@@ -31,9 +31,9 @@ from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
+from etl.pipeline import unchanged
 from etl.pipeline.check import CheckResult, assign_roles, conclude
 from etl.pipeline.stamps import export_time
-from etl.pipeline.unchanged import body_of
 from etl.stages import diff
 from etl.stages.map import map_entities
 from etl.stages.read import head_of
@@ -117,7 +117,7 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     if not (found.empty and mapped.empty):
         return None
     keys = {name: _keys(name, mapping, kept) for name in ENTITIES}
-    judged = conclude([validate(entities, {n: k.to_pandas() for n, k in keys.items()})],
+    judged = conclude([validate(entities, keys)],
                       mapping, severities(mapping.rules, severity))
     if not judged.empty:
         return None
@@ -138,7 +138,7 @@ def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Tab
     it still has and those it has not, and the changed lines; None when they cannot be read on
     their own."""
     try:
-        data = file.path.read_bytes()
+        data = unchanged.read(file)
     except OSError:  # the whole read reports it
         return None
     encoding = line_local(data, mapping.dialect.encoding)
@@ -160,7 +160,7 @@ def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Tab
     still = pd.Series(before).isin(lines.hashes).to_numpy()
     fresh = Lines(lines.numbers[pick], lines.starts[pick], lines.ends[pick], lines.hashes[pick],
                   lines.header, lines.header_line)
-    return (read[0], body_of(file, data, head[0], encoding), stored.filter(still),
+    return (read[0], unchanged.body_of(file, data, head[0], encoding), stored.filter(still),
             stored.filter(~still), fresh)
 
 

@@ -124,6 +124,7 @@ def _import(
         return again
     changed = _changed(described, mapping, database, reads, source, key) if (
         by_line and not dry_run and expect is None and not codes) else None
+    unchanged.forget()  # the files' bytes: the whole read reads them itself
     checked = changed.checked if changed else check_export(
         [f.path for f in described], mapping, {f.path: f.name for f in described}, source.rules,
         source.clients, codes)

@@ -73,6 +73,22 @@ def raw_digest(fingerprint: str, bodies: Lookup[str, str | None]) -> str | None:
 
 
 _BODIES: dict[tuple[str, int, str], str | None] = {}
+_READ: dict[str, bytes] = {}  # the last file read, by its SHA-256
+
+
+def read(file: ExportFile) -> bytes:
+    """A file's bytes, kept (one file) until `forget`: the check for the same lines and the
+    read of the changed ones both need them. Raises OSError."""
+    if file.sha256 not in _READ:
+        _READ.clear()
+        _READ[file.sha256] = file.path.read_bytes()
+    return _READ[file.sha256]
+
+
+def forget() -> None:
+    """Let go of the bytes `read` kept."""
+    _READ.clear()
+
 
 
 def body_of(file: ExportFile, data: bytes, header_line: int, encoding: str) -> str | None:
@@ -115,7 +131,7 @@ def _head(file: ExportFile, role: str, mapping: Mapping, encoding: str | None
     if not encoding or (spec is not None and spec.column):  # a column's time needs the rows
         return None
     try:
-        data = file.path.read_bytes()
+        data = read(file)
     except OSError as exc:
         raise SourceError(f"{file.name} cannot be read: {exc}") from exc
     head = head_of(data, file.name, mapping.columns(role), mapping.dialect, encoding)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_
 
 from etl.core import findings, textops
 from etl.core.model import ENTITIES, Entities
@@ -22,14 +23,15 @@ _BUILTIN_RULES = {
 }
 
 
-def validate(entities: Entities, known: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
+def validate(entities: Entities, known: Mapping[str, pa_.ChunkedArray] | None = None
+             ) -> pd.DataFrame:
     """All findings of all entities (empty when the export is valid); raises nothing on bad data.
     ``known``: per entity, keys the export has besides those of ``entities`` (references to them
     are valid: the rows of an export's unchanged lines, `etl.pipeline.delta`)."""
     known = known or {}
     refs = {  # repeats are harmless in a value set: no unique() over 800k keys
-        name: pd.concat([frame[ENTITIES[name].key[0]].dropna(), *(
-            [known[name]] if name in known else [])], ignore_index=True)
+        name: pa_.chunked_array([textops.arrow(frame[ENTITIES[name].key[0]].dropna()), *(
+            known[name].chunks if name in known else [])], pa_.large_string())
         for name, frame in entities.frames.items()
         if len(ENTITIES[name].key) == 1
     }
