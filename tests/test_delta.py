@@ -8,19 +8,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bench.generate import generate, write
 from etl.core.config import SourceConfig
 from etl.core.exports import ExportFile
+from etl.core.mapping_load import load_mapping
 from etl.pipeline import delta, import_export
+from etl.stages.read import head_of, read_table
+from etl.stages.read.delta import data_lines, read_lines
+from etl.stages.read.encoding import line_local
 from etl.store import Database, RunRecord
 from tests.conftest import MINI_ROW
 from tests.test_diff_properties import _active, exports
 from tests.test_unchanged import MAPPINGS, OPEN, RULES, _events, _run, _write
 
+ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [*["as before"] * 8, "roles swapped", "austrian"]
 
 
@@ -142,4 +150,68 @@ def test_after_an_erasure_the_whole_export_is_read(tmp_path: Path) -> None:
                                  stamp)
     assert "check" in imported(3, [FIRST[0], FIRST[2]])
     assert "lines" in imported(4, [FIRST[0]])  # and the next one by its lines again
+    database.engine.dispose()
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8-sig"])
+def test_some_records_read_as_the_whole_file_reads_them(tmp_path: Path, encoding: str) -> None:
+    """The bench generator's export (title lines, CRLF, notes with line breaks inside quotes,
+    a count line at the end): any records read on their own give the rows, line numbers and
+    cells the whole read gives them."""
+    path = tmp_path / "x.csv"
+    frame = generate(900)
+    write(frame, path)
+    if encoding != "cp1252":
+        path.write_bytes(path.read_bytes().decode("cp1252").encode(encoding))
+    data = path.read_bytes()
+    mapping = load_mapping("wodis-style", ROOT / "mappings")
+    columns = mapping.columns("residents")
+    whole_table, _ = read_table(data, "x.csv", "residents", columns, mapping.dialect)
+    chosen = line_local(data, mapping.dialect.encoding)
+    assert chosen == whole_table.encoding
+    header_line, title = head_of(data, "x.csv", columns, mapping.dialect, chosen)
+    lines = data_lines(data, header_line, mapping.dialect, chosen)
+    assert lines is not None and len(lines.numbers) == len(frame)  # the count line is cut
+    assert set(whole_table.frame["_line"]) <= set(lines.numbers)
+    rng = np.random.default_rng(7)
+    for share in (0.0, 0.01, 0.3, 1.0):
+        pick = np.flatnonzero(rng.random(len(lines.numbers)) < share)
+        read = read_lines(data, lines, pick, "x.csv", "residents", columns, mapping.dialect,
+                          chosen, title)
+        assert read is not None and read[1].empty
+        expected = whole_table.frame[whole_table.frame["_line"].isin(lines.numbers[pick])]
+        pd.testing.assert_frame_equal(read[0].frame, expected.reset_index(drop=True))
+        assert read[0].headers == whole_table.headers and read[0].title == whole_table.title
+
+
+def test_a_file_set_is_read_by_its_changed_lines(tmp_path: Path) -> None:
+    """A multi-file export (SAP style, UTF-8 with BOM): one changed line in one file of six is
+    all that is read, and the outcome is the whole read's."""
+    mapping = load_mapping("sap-style", ROOT / "mappings")
+    first = sorted((ROOT / "sample_exports" / "sap-style").glob("*.csv"))
+    folder = tmp_path / "next"
+    folder.mkdir()
+    second = []
+    for path in first:
+        data = path.read_bytes()
+        if path.name.startswith("RE_GP_"):
+            data = data.replace(b"0421 123456;;joerg", b"0421 654321;;joerg")
+        second.append(folder / path.name.replace("20261101", "20261201"))
+        second[-1].write_bytes(data)
+    database = Database.connect(f"sqlite:///{tmp_path / 'p.db'}")
+    database.upgrade()
+    results = {}
+    for path in ("fast", "full"):
+        source = SourceConfig(client=path, mapping="sap-style", guard=OPEN)
+        assert import_export(first, path, source, mapping, database).status == "applied"
+        if path == "full":
+            with database.engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM etl_lines WHERE source = 'full'"))
+        results[path] = import_export(second, path, source, mapping, database)
+    fast, full = results["fast"], results["full"]
+    assert "lines" in fast.timings and "lines" not in full.timings
+    assert fast.status == full.status == "applied"
+    assert set(fast.changes.events["event"]) == {"contact_changed"}
+    assert _events(database.engine, fast.run_id) == _events(database.engine, full.run_id)
+    assert _active(database.engine, "fast") == _active(database.engine, "full")
     database.engine.dispose()

@@ -52,10 +52,11 @@ REFERENCES = {("building", "property_id"): "property", ("unit", "building_id"): 
 @dataclass(frozen=True)
 class Delta:
     """The changed lines of an export, checked: their entities (``checked``), the keys the
-    unchanged lines give (``kept``), and the lines to store once it is applied."""
+    unchanged lines give and those the lines gone since gave, and the lines to store once it
+    is applied."""
 
     checked: CheckResult
-    kept: dict[str, pa.Array]  # per entity: the keys the unchanged lines give
+    kept: dict[str, pa.ChunkedArray]  # per entity: the keys the unchanged lines give
     removed: dict[str, pa.Array]  # per entity: the keys the lines gone since gave (few)
     lines: dict[str, pa.Table]
     token: str  # the client's stored state the lines belong to (`etl.store.lines`)
