@@ -96,10 +96,7 @@ def test_the_shortcut_gives_what_the_full_path_gives(tmp_path_factory, shared, a
         source = source.model_copy(update={"rules": RULES[rules]})
         results[path] = import_export([second], name, source, MAPPINGS[variant], shared)
     fast, full = results["fast"], results["full"]
-    assert fast.status == full.status
-    assert _run(shared.engine, fast.run_id) == _run(shared.engine, full.run_id)
-    assert _events(shared.engine, fast.run_id) == _events(shared.engine, full.run_id)
-    assert _active(shared.engine, fast.source) == _active(shared.engine, full.source)
+    assert_alike(shared.engine, fast, full)
     assert "again" not in full.timings
     same = _body(first) == _body(second) and variant == rules == "as before"
     if "again" in fast.timings:  # the shortcut: only for the same lines, mapping and rules
@@ -109,6 +106,14 @@ def test_the_shortcut_gives_what_the_full_path_gives(tmp_path_factory, shared, a
     plain = all(t.isascii() for t in [*title_a, *title_b])
     if same and plain and readable and clean:
         assert "again" in fast.timings, "the last accepted export again was read in full"
+
+
+def assert_alike(engine, fast, full) -> None:
+    """Two imports ended alike: the same outcome, run record, events and active rows."""
+    assert fast.status == full.status
+    assert _run(engine, fast.run_id) == _run(engine, full.run_id)
+    assert _events(engine, fast.run_id) == _events(engine, full.run_id)
+    assert _active(engine, fast.source) == _active(engine, full.source)
 
 
 def _body(path: Path) -> bytes:
