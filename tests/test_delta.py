@@ -19,13 +19,15 @@ from bench.generate import generate, write
 from etl.core.config import SourceConfig
 from etl.core.exports import ExportFile
 from etl.core.mapping_load import load_mapping
-from etl.pipeline import delta, import_export
+from etl.pipeline import check_export, delta, import_export
 from etl.stages.read import head_of, read_table
 from etl.stages.read.delta import data_lines, read_lines
 from etl.stages.read.encoding import line_local
 from etl.store import Database, RunRecord
-from tests.conftest import MINI_ROW
+from tests.conftest import MINI_HEADER, MINI_ROW
 from tests.test_diff_properties import _active, exports
+from tests.test_hold import _mandant_mapping
+from tests.test_hold import _write as _hold_write
 from tests.test_unchanged import MAPPINGS, OPEN, RULES, _events, _write, assert_alike
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,4 +212,23 @@ def test_a_file_set_is_read_by_its_changed_lines(tmp_path: Path) -> None:
     assert set(fast.changes.events["event"]) == {"contact_changed"}
     assert _events(database.engine, fast.run_id) == _events(database.engine, full.run_id)
     assert _active(database.engine, "fast") == _active(database.engine, "full")
+    database.engine.dispose()
+
+
+def test_a_source_of_client_codes_is_always_read_whole(tmp_path: Path) -> None:
+    """Rows of other client codes are left out of the one client's import: a row reads
+    otherwise depending on the codes imported, so no lines are stored (nor hashed)."""
+    spec = _mandant_mapping()
+    source = SourceConfig(client="c1", mapping="mini", guard=OPEN, clients={"100": "c1"})
+    database = Database.connect(f"sqlite:///{tmp_path / 'p.db'}")
+    database.upgrade()
+    rows = [row + ";100" for row in FIRST]
+    for day, kept in ((1, rows), (2, rows[:3])):
+        path = _hold_write(tmp_path, f"x_2026-11-0{day}.csv", kept,
+                           header=MINI_HEADER + ";Mandant")
+        result = import_export([path], "x", source, spec, database)
+        assert result.status == "applied" and "check" in result.timings
+    with database.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM etl_lines")).scalar() == 0
+    assert check_export([path], spec).lines == {"rows": None}
     database.engine.dispose()

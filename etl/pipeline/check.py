@@ -89,7 +89,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
         tables[role] = table
         bodies[role] = body_digest(data, table.header_line, table.encoding)
         lines[role] = (data_lines(data, table.header_line, mapping.dialect, table.encoding)
-                       if by_line(data, table.encoding) else None)
+                       if rows_on_their_own(mapping) and by_line(data, table.encoding) else None)
         problems.append(found)
         del data  # the file's bytes are not held while the rest is mapped
     if len(tables) < len(mapping.files):
@@ -118,6 +118,14 @@ def conclude(problems: list[pd.DataFrame], mapping: Mapping, judge: dict[str, st
     values masked, each with its severity."""
     result = _keys_lost(_without_echoes(findings.concat(problems)), mapping)
     return findings.judged(_redact(result, mapping), judge)
+
+
+def rows_on_their_own(mapping: Mapping) -> bool:
+    """Whether each row of the mapping's files reads the same whatever the others hold: no
+    client codes filtered, no export time read from a column (its latest value is the file's)
+    — the next export may then be read by its changed lines (`etl.pipeline.delta`)."""
+    return not mapping.client_column and not any(
+        spec.export_time and spec.export_time.column for spec in mapping.files.values())
 
 
 def _client_rows(column: str, clients: Collection[str], only: Collection[str],

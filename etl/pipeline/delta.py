@@ -32,7 +32,7 @@ from etl.core.mapping_format import Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
 from etl.pipeline import unchanged
-from etl.pipeline.check import CheckResult, assign_roles, conclude
+from etl.pipeline.check import CheckResult, assign_roles, conclude, rows_on_their_own
 from etl.pipeline.stamps import export_time
 from etl.stages import diff
 from etl.stages.map import map_entities
@@ -84,18 +84,10 @@ def line_table(lines: Lines, entities: Entities, mapping: Mapping, role: str) ->
 def line_tables(checked: CheckResult, mapping: Mapping) -> dict[str, pa.Table] | None:
     """The lines to store of a clean export read whole; None when the next one could not be
     read by its changed lines (see `check_changed`)."""
-    if (checked.entities is None or not _by_line(mapping)
-            or any(checked.lines.get(role) is None for role in mapping.files)):
+    if checked.entities is None or any(checked.lines.get(r) is None for r in mapping.files):
         return None
     return {role: line_table(lines, checked.entities, mapping, role)
             for role, lines in checked.lines.items() if lines is not None}
-
-
-def _by_line(mapping: Mapping) -> bool:
-    """Whether the mapping reads rows on their own: no client codes filtered, no export time
-    read from a column (its latest value is the file's)."""
-    return not mapping.client_column and not any(
-        spec.export_time and spec.export_time.column for spec in mapping.files.values())
 
 
 def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, pa.Table],
@@ -104,7 +96,7 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     """The export's changed lines read, mapped and validated — None when the shortcut cannot
     give the whole read's outcome (see the module), or the changed lines have findings."""
     roles, problems = assign_roles([f.path for f in files], mapping, {})
-    if problems or not _by_line(mapping):
+    if problems or not rows_on_their_own(mapping):
         return None
     tables, bodies, kept, removed, fresh = {}, {}, {}, {}, {}
     for role, path in roles.items():
