@@ -34,8 +34,12 @@ def arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 
 def _mask(result: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    filled = pc.fill_null(result, False)
-    return pd.Series(np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool), index=index)
+    return pd.Series(flags(result), index=index)
+
+
+def flags(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean result as a numpy mask (missing: False)."""
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def contains(values: pd.Series, pattern: str) -> pd.Series:

@@ -184,15 +184,15 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
         keys = textops.composite([stored[k] for k in entity.key])
         lost = pc.filter(removed, pc.invert(textops.among(removed, delta.kept[name])))
         active = stored["active"].to_numpy(bool)
-        keep = active & ~_flags(textops.among(keys, lost))
+        keep = active & ~textops.flags(textops.among(keys, lost))
         found = pc.index_in(keys, value_set=textops.composite([rows[k] for k in entity.key]))
-        hit = np.flatnonzero(_flags(pc.is_valid(found)))
+        hit = np.flatnonzero(textops.flags(pc.is_valid(found)))
         at = np.full(len(rows), -1, np.int64)  # per changed row: its stored row, or -1
         at[pc.take(found, pa.array(hit)).to_numpy()] = hit
         both = np.zeros(len(rows), bool)
         both[at >= 0] = keep[at[at >= 0]]
-        hashes = stored["row_hash"].to_numpy(np.int64)
-        if (hashes[at[both]] != rows["row_hash"].to_numpy(np.int64)[both]).any():
+        hashes, fresh = stored["row_hash"].to_numpy(np.int64), rows["row_hash"].to_numpy(np.int64)
+        if (hashes[at[both]] != fresh[both]).any():
             return None  # a key of an unchanged line now with other values: two rows, one key
         still = keep.copy()
         still[hit] = True
@@ -202,12 +202,8 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
             columns="active"), rows[~both]], ignore_index=True)
         joins[name] = diff.classified(
             np.concatenate([kept_rows, at[~both]]), stored,
-            np.concatenate([hashes[kept_rows], rows["row_hash"].to_numpy(np.int64)[~both]]))
+            np.concatenate([hashes[kept_rows], fresh[~both]]))
     return Comparison(out, state, joins) if _references_hold(out, state, gone) else None
-
-
-def _flags(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _references_hold(rows: dict[str, pd.DataFrame], state: dict[str, pd.DataFrame],

@@ -185,6 +185,6 @@ def _drop_membership_noise(events: pd.DataFrame, residents: pd.DataFrame) -> pd.
     person = pc.list_element(pc.split_pattern(keys, "|", max_splits=1, reverse=True), 1)
     tenancy = pc.list_element(pc.split_pattern(keys, "|", max_splits=1), 0)
     noise = member.copy()
-    noise[member] = np.asarray(pc.fill_null(pc.or_(pc.is_in(person, value_set=people), pc.is_in(
-        tenancy, value_set=tenancies)), False).to_numpy(zero_copy_only=False), dtype=bool)
+    noise[member] = textops.flags(pc.or_(pc.is_in(person, value_set=people),
+                                         pc.is_in(tenancy, value_set=tenancies)))
     return events[~noise].reset_index(drop=True)

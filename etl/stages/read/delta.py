@@ -9,7 +9,6 @@ up, UTF-8 or a one-byte legacy encoding (`line_local`), LF line ends.
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,35 +47,17 @@ def data_lines(data: bytes, header_line: int, dialect: Dialect, encoding: str) -
     read then)."""
     if ord(dialect.quote) > 127 or ord(dialect.delimiter) > 127:
         return None
-    whole = dialect.model_copy(update={"footer": None})  # cut below, from the decoded text
-    starts, ends, numbers, body_end, balanced = records(data, header_line - 1, whole)
+    starts, ends, numbers, body_end, balanced = records(data, header_line - 1, dialect,
+                                                        encoding)
     if not balanced:
         return None
     ends = np.minimum(ends + 1, body_end)  # with the newline
-    count = _data_end(data, starts, ends, dialect, encoding)
-    starts, ends, numbers = starts[:count], ends[:count], numbers[:count]
     hashes = hashing.spans(np.frombuffer(data, np.uint8), np.append(starts, ends[-1:]))
     head = 0
     for _ in range(header_line - 1):
         head = data.index(b"\n", head) + 1
     span = (head, data.find(b"\n", head) + 1 or len(data))
     return Lines(numbers, starts, ends, hashes.view(np.int64), span, header_line)
-
-
-def _data_end(data: bytes, starts: np.ndarray, ends: np.ndarray, dialect: Dialect,
-              encoding: str) -> int:
-    """How many records are data: trailing summary and blank lines cut as `records` cuts them
-    from the decoded text (never the first record)."""
-    count = len(starts)
-    if not dialect.footer:
-        return count
-    pattern = re.compile(dialect.footer)
-    while count > 1:
-        text = data[int(starts[count - 1]):int(ends[count - 1])].decode(encoding, "replace")
-        if text.strip() and not pattern.search(text.strip().strip(dialect.quote)):
-            break
-        count -= 1
-    return count
 
 
 def read_lines(data: bytes, lines: Lines, pick: np.ndarray, file: str, role: str,

@@ -13,10 +13,11 @@ from etl.stages.read.lines import positions
 
 
 def records(
-    body: bytes | bytearray, header_idx: int, dialect: Dialect
+    body: bytes | bytearray, header_idx: int, dialect: Dialect, encoding: str = "utf-8"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
     """Start/end byte offsets and first physical line of each record after the header, where
-    the data ends, and whether the quotes pair up.
+    the data ends, and whether the quotes pair up. ``encoding``: the body's (UTF-8 once decoded;
+    the file's own for its raw bytes — newlines and quotes are the same bytes in both).
 
     A newline ends a record unless it sits inside quotes; with doubled quotes as escapes, that is
     exactly when an odd number of quote characters precede it. When they do not pair up (a stray
@@ -33,7 +34,7 @@ def records(
     nl_index = np.flatnonzero(ends_record)
     header_nl = newlines[header_idx] if header_idx < len(newlines) else len(body)
     after = nl_index[newlines[nl_index] > header_nl]  # record ends after the header
-    body_end = _footer_start(body, newlines, after, dialect)
+    body_end = _footer_start(body, newlines, after, dialect, encoding)
     ends = newlines[after]
     starts = np.concatenate(([header_nl + 1], ends[:-1] + 1)) if len(ends) else np.zeros(0, int)
     lines = np.concatenate(([header_idx + 2], after[:-1] + 2)) if len(ends) else np.zeros(0, int)
@@ -47,7 +48,8 @@ def records(
 
 
 def _footer_start(
-    body: bytes | bytearray, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect
+    body: bytes | bytearray, newlines: np.ndarray, ends: np.ndarray, dialect: Dialect,
+    encoding: str,
 ) -> int:
     """Byte offset where trailing summary lines (and blank lines) begin; the file's end if none."""
     end = len(body)
@@ -56,7 +58,7 @@ def _footer_start(
     pattern = re.compile(dialect.footer)
     record_ends = newlines[ends]
     for k in range(len(record_ends) - 1, -1, -1):
-        line = body[int(record_ends[k]) + 1 : end].decode("utf-8", "replace").strip()
+        line = body[int(record_ends[k]) + 1 : end].decode(encoding, "replace").strip()
         if line and not pattern.search(line.strip(dialect.quote)):
             break
         end = int(record_ends[k]) + 1
