@@ -33,10 +33,12 @@ class CronSchedule:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first time after ``moment`` (aware) the schedule fires, in ``moment``'s zone;
-        days are looked at one by one (five years at most), then hours, minutes, seconds."""
+        days are looked at one by one, then hours, minutes, seconds. 28 years at most: the
+        calendar's weekdays and leap days repeat after that (until 2100), so a schedule not
+        found by then never fires (30 February; 29 February on a Monday is 28 years away)."""
         local = moment.replace(microsecond=0)
         day = local.date()
-        for _ in range(5 * 366):
+        for _ in range(28 * 366):
             if self._takes("month", day.month) and self._takes("day", day.day) and \
                     self._takes("day_of_week", (day.weekday() + 1) % 7):
                 found = self._first_on(day, local)
