@@ -1,5 +1,5 @@
 """`python -m etl` = the `etl` command."""
 
-from etl.cli import app
+from etl.cli import main
 
-app()
+main()

@@ -124,17 +124,24 @@ class Importer:
         transaction; ``dry_run``: compute the change set, write nothing. With ``report_path``,
         the error report of a rejected export, or the warnings of an imported one, is written
         there."""
-        from etl.drops import report
-        from etl.pipeline import import_export
+        from etl.pipeline.again import import_again
 
         src = self.cfg.source(source)
-        spec = self.mapping(src.mapping)
         self.database.check_schema()
-        result = import_export(files, source, src, spec, self.database, dry_run=dry_run,
-                               override_reason=override_reason)
+        # the last accepted export again, recorded without pandas: its mapping as for its file
+        # names (without RE2: the last export's, found again, passed RE2's check when it was read)
+        result = None if dry_run else import_again(files, source, src, load_mapping(
+            src.mapping, self.cfg.mappings_dir, maps=False), self.database)
+        if result is None:
+            from etl.pipeline import import_export
+
+            result = import_export(files, source, src, self.mapping(src.mapping), self.database,
+                                   dry_run=dry_run, override_reason=override_reason)
         if not dry_run:
             self._write_metrics()
         if result.findings is not None and report_path is not None:  # problems, or warnings
+            from etl.drops import report
+
             report.write_csv(result.findings, report_path)
         return result
 
@@ -155,19 +162,7 @@ class Importer:
         if result.expected is None:  # rejected or already applied: nothing to plan
             return result
         src = self.cfg.source(source)
-        changes, verdict = result.changes, result.verdict
-        assert changes is not None and verdict is not None
-        events = changes.events[["entity", "entity_key", "event", "fields", "from_unit",
-                                 "to_unit"]].astype(object)
-        plan = Plan(source, src.client, src.mapping,
-                    [{"path": str(d.path.resolve()), "name": d.name, "sha256": d.sha256,
-                      "size": d.size} for d in described],
-                    result.expected, utc_now().isoformat(timespec="seconds"),
-                    {"status": result.status, "guard": verdict.label,
-                     "guard_problems": [p.english for p in verdict.problems],
-                     "written": changes.written(), "ended": changes.ended_counts(),
-                     "events": changes.summary(),
-                     "changes": events.where(events.notna(), None).to_dict("records")})
+        plan = Plan.of(result, src.client, src.mapping, described, utc_now())
         try:
             out.write_text(plan.to_json(), encoding="utf-8")
         except OSError as exc:
@@ -294,6 +289,8 @@ class Importer:
 
     def _write_metrics(self) -> None:
         """Rewrite the metrics textfile (if configured) from the run records."""
+        if self.cfg.metrics.textfile is None:
+            return  # without importing prometheus_client
         from etl.runner.metrics import write_metrics
 
         write_metrics(self.cfg.metrics.textfile, self.database)

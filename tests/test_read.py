@@ -158,12 +158,12 @@ def test_mojibake_and_lossy_saves_are_flagged(check) -> None:
 
 def test_clean_files_take_the_fast_path(monkeypatch) -> None:
     """The row-by-row reader is only for ragged files; a clean export must never need it."""
-    from etl.stages import read
+    from etl.stages.read import table
 
     def fail(*args, **kwargs):
         raise AssertionError("exact path used for a clean file")
 
-    monkeypatch.setattr(read, "parse_exact", fail)
+    monkeypatch.setattr(table, "parse_exact", fail)
     from etl.pipeline import check_export, group_exports
     from tests.conftest import SAMPLES, mapping
 

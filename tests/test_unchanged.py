@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -167,6 +169,39 @@ def test_the_cli_imports_the_same_content_again_as_unchanged_until_the_mapping_c
     roles = pd.read_sql("SELECT role FROM membership WHERE active", engine)["role"]
     assert set(roles) == {"co_tenant"}
     engine.dispose()
+
+
+# `python -m etl` with a note of the heavy libraries the process imported, written at exit
+_NOTED = """import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(m for m in ("pandas", "pyarrow", "numpy",
+    "pandera", "hypothesis") if sys.modules.get(m) is not None)), file=sys.stderr))
+sys.argv = ["etl", *sys.argv[1:]]
+from etl.__main__ import *
+"""
+
+
+def test_the_command_recognises_the_same_export_again_without_pandas(tmp_path: Path) -> None:
+    """The `etl` command records the last accepted export's lines again as unchanged without
+    importing pandas, pyarrow, numpy or pandera (`etl.pipeline.again`): it costs little more
+    than hashing the file. No import ever loads hypothesis (pandera's data synthesis)."""
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "mini.yaml").write_text(MINI_YAML, encoding="utf-8")
+    config = _config(tmp_path, mappings)
+    nov = _write(tmp_path / "liste_2026-11-01.csv", ["Mieterliste"], [MINI_ROW], "cp1252")
+    dec = _write(tmp_path / "liste_2026-12-01.csv", ["Mieterliste 2"], [MINI_ROW], "cp1252")
+
+    def etl(*args: str) -> tuple[str, list[str]]:
+        done = subprocess.run([sys.executable, "-c", _NOTED, "-c", config, *args],
+                              capture_output=True, text=True, check=True)
+        return done.stdout, json.loads(done.stderr.splitlines()[-1])
+
+    etl("db", "upgrade")
+    out, first = etl("import", str(nov), "--source", "lindenhof")
+    assert "APPLIED" in out and "pandera" in first and "hypothesis" not in first
+    out, again = etl("import", str(dec), "--source", "lindenhof")
+    assert "UNCHANGED" in out and "Rows written: none; ended: none" in out
+    assert again == []
 
 
 def test_an_export_with_findings_is_read_in_full_again(tmp_path: Path) -> None:

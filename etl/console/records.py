@@ -98,14 +98,12 @@ def check(result: CheckResult, report: object = None) -> dict[str, Any]:
 
 def imported(result: ImportResult) -> dict[str, Any]:
     """An import or plan: status, guard, rows written and ended, events per type, problems."""
-    changes, verdict = result.changes, result.verdict
+    verdict = result.verdict
     return {"run_id": result.run_id, "source": result.source, "status": result.status,
             "files": list(result.files),
             "guard": verdict.label if verdict else None,
             "guard_problems": [p.english for p in verdict.problems] if verdict else [],
-            "written": changes.written() if changes else {},
-            "ended": changes.ended_counts() if changes else {},
-            "events": changes.summary() if changes else {},
+            "written": result.written(), "ended": result.ended(), "events": result.events(),
             **_findings(result.findings), "timings": result.timings,
             "warnings": list(result.warnings)}
 

@@ -118,12 +118,11 @@ def import_summary(result: ImportResult) -> str:
         lines += [f"  - {refusal.english}" for refusal in result.verdict.problems]
         if result.status == "refused":
             lines.append("Nothing was written. Override with --force --reason '...' if intended.")
-    if result.changes is not None:
+    if result.changes is not None or result.status == "unchanged":
         written = "Rows written" if result.status in {"applied", "unchanged"} else \
             "Rows it would write"
-        lines.append(f"{written}: {_words(result.changes.written())}; "
-                     f"ended: {_words(result.changes.ended_counts())}")
-        lines.append(f"Events: {_words(result.changes.summary())}")
+        lines.append(f"{written}: {_words(result.written())}; ended: {_words(result.ended())}")
+        lines.append(f"Events: {_words(result.events())}")
     if result.findings is not None:  # warnings (imported as they are) and held rows
         from etl.core import findings
 

@@ -17,7 +17,7 @@ from etl.core import cron
 from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError
 from etl.core.mapping_format import RuleSeverities
-from etl.core.mapping_load import load_mapping
+from etl.core.mapping_load import load_mapping, read_yaml
 from etl.core.monitoring import MetricsConfig
 
 
@@ -275,7 +275,7 @@ def load_config(path: Path) -> AppConfig:
     if not path.is_file():
         return AppConfig()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path.read_text(encoding="utf-8")) or {}
         cfg = AppConfig.model_validate(data)
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read: {exc}") from exc

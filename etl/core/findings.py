@@ -7,6 +7,7 @@ the rule catalogue (`rules`); `judged` applies a mapping's and a source's severi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import pandas as pd
@@ -17,8 +18,13 @@ COLUMNS = ["file", "line", "column", "value", "rule", "message_de", "message_en"
 
 
 def empty() -> pd.DataFrame:
-    """A findings frame with no rows."""
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else "str") for c in COLUMNS})
+    """A findings frame with no rows (a copy of one made once: stages ask for many)."""
+    return _none().copy()
+
+
+@functools.cache
+def _none() -> pd.DataFrame:
+    return normalise(pd.DataFrame({c: pd.Series(dtype="str") for c in COLUMNS}))
 
 
 def make(
@@ -94,7 +100,7 @@ def concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """All findings of several stages, ordered by file, line, column."""
     parts = [p for p in parts if len(p)]
     if not parts:
-        return normalise(empty())
+        return empty()
     out = pd.concat(parts, ignore_index=True)
     out = out.sort_values(["file", "line", "column"], na_position="first", kind="stable")
     return normalise(out)

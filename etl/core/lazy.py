@@ -17,3 +17,15 @@ def names(package: str, homes: dict[str, str]) -> Callable[[str], object]:
         return getattr(import_module(f"{package}.{homes[name]}"), name)
 
     return __getattr__
+
+
+class Module:
+    """A module imported when one of its names is first used: ``writes = Module("etl.store.
+    writes")`` lets a module call ``writes.apply(...)`` without importing it (and pandas) with
+    itself."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(import_module(self._name), attr)

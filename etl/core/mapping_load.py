@@ -128,11 +128,16 @@ def load_mapping(name_or_path: str, mappings_dir: Path, *, maps: bool = True) ->
     return _load(path, stat.st_mtime_ns, stat.st_size, maps)
 
 
+def read_yaml(text: str) -> Any:
+    """YAML by libyaml's parser where PyYAML has it (8× faster than the pure-Python one)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @functools.lru_cache(maxsize=64)
 def _load(path: Path, _mtime_ns: int, _size: int, maps: bool) -> Mapping:
     """The mapping at ``path`` as it is now (cached by its modification time and size)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"mapping {path} cannot be read: {exc}") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

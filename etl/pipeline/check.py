@@ -4,7 +4,6 @@ is), residents' personal values masked (no database)."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Callable, Collection
@@ -20,6 +19,7 @@ from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Mapping, expression_sources
 from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.severity import severities
+from etl.pipeline.roles import match_roles
 from etl.pipeline.stamps import export_time
 from etl.stages.map import map_entities
 from etl.stages.read import body_digest, normalise_header, read_table
@@ -164,22 +164,11 @@ def _on_rows(found: pd.DataFrame, kept: dict[str, SourceTable],
 def assign_roles(
     paths: list[Path], mapping: Mapping, labels: dict[Path, str]
 ) -> tuple[dict[str, Path], list[pd.DataFrame]]:
-    roles: dict[str, Path] = {}
-    problems: list[pd.DataFrame] = []
-    for path in paths:
-        match = [
-            role
-            for role, spec in mapping.files.items()
-            if not mapping.multi_file
-            or fnmatch.fnmatch(path.name.casefold(), spec.pattern.casefold())
-        ]
-        if len(match) == 1 and match[0] not in roles:
-            roles[match[0]] = path
-        else:
-            expected = ", ".join(f"{r}: {s.pattern}" for r, s in mapping.files.items())
-            problems.append(findings.make("file.unassigned", file=labels.get(path, str(path)),
-                                          line=None, column=None, mapping=mapping.name,
-                                          expected=expected))
+    roles, unassigned = match_roles(paths, mapping)
+    expected = ", ".join(f"{r}: {s.pattern}" for r, s in mapping.files.items())
+    problems = [findings.make("file.unassigned", file=labels.get(path, str(path)), line=None,
+                              column=None, mapping=mapping.name, expected=expected)
+                for path in unassigned]
     for role, spec in mapping.files.items():
         if role not in roles:
             shown = [labels.get(p, str(p)) for p in paths]

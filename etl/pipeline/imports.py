@@ -4,8 +4,7 @@ every outcome on record."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,21 +17,13 @@ from etl.core.config import SourceConfig
 from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.pipeline import delta, unchanged
-from etl.pipeline.check import CheckResult, assign_roles, check_export, in_key_column
-from etl.pipeline.outcome import ImportResult, combined, record, reported, stopwatch
+from etl.pipeline import again, delta, unchanged
+from etl.pipeline.check import CheckResult, check_export, in_key_column
+from etl.pipeline.outcome import combined, record, reported
 from etl.pipeline.plans import Expected
+from etl.pipeline.result import ImportResult, stopwatch
 from etl.stages import diff, guard, hold, moves
 from etl.store import AlreadyApplied, Database, RunRecord
-
-
-def _describe(file: Path | ExportFile) -> ExportFile:
-    if isinstance(file, ExportFile):
-        return file
-    try:
-        return ExportFile.of(file)
-    except OSError as exc:
-        raise SourceError(f"{file} cannot be read: {exc}") from exc
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +87,7 @@ def _import(
     started: datetime, run_id: str, expect: Expected | None, codes: tuple[str, ...] = (),
     ledger: str | None = None, by_line: bool = True,
 ) -> ImportResult:
-    described = [_describe(f) for f in files]
+    described = [again.describe(f) for f in files]
     names = tuple(f.name for f in described)
     export_time = max(f.export_time for f in described)
     timings: dict[str, float] = {}
@@ -114,14 +105,14 @@ def _import(
         return recorded(ImportResult(run_id, name, "duplicate", names))
     reads = unchanged.fingerprint(mapping, source.rules, source.clients, codes)
     try:
-        again = None if dry_run or expect is not None else _again(
+        seen = None if dry_run or expect is not None else again.recognised(
             described, mapping, database, reads,
             RunRecord(run_id, name, source.client, started, export_time, None, None, ledger=ledger),
-            clock, lap, timings)
+            clock, timings, lap)
     except AlreadyApplied:
         return recorded(ImportResult(run_id, name, "duplicate", names))
-    if again is not None:
-        return again
+    if seen is not None:
+        return seen
     changed = _changed(described, mapping, database, reads, source, key) if (
         by_line and not dry_run and expect is None and not codes) else None
     unchanged.forget()  # the files' bytes: the whole read reads them itself
@@ -212,34 +203,6 @@ def _import(
     if status in {"applied", "unchanged"}:
         database.amend_run(run_id, timings=timings)  # the load's own time, now it is known
     return recorded(result) if status == "refused" else result
-
-
-def _again(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,
-           run: RunRecord, clock: Clock, lap: Callable[[str], None], timings: dict[str, float]
-           ) -> ImportResult | None:
-    """The last accepted export's data lines again (`etl.pipeline.unchanged`): recorded as
-    unchanged with nothing read but the bytes; None when it is not."""
-    roles, problems = assign_roles([f.path for f in described], mapping, {})
-    if problems:
-        return None
-    of = {f.path: f for f in described}
-    with database.transaction(run.client) as tx:
-        last = tx.last_snapshot(run.ledger_key)
-        seen = None if last is None or last.client != run.client else unchanged.probe(
-            {role: of[path] for role, path in roles.items()}, mapping, reads, last.dialect,
-            last.raw_digest)
-        if last is None or seen is None:
-            return None
-        lap("again")  # the stage that recognised the export
-        changes, verdict = ChangeSet.nothing(last.counts), guard.Verdict()
-        run = replace(run, export_time=seen.export_time or run.export_time, guard=verdict.label)
-        tx.apply(changes, run, described, clock(), "unchanged", last.digest, None, timings,
-                 seen.raw_digest)
-        faults.point("load_before_commit")
-    lap("load")
-    database.amend_run(run.run_id, timings=timings)
-    return ImportResult(run.run_id, run.source, "unchanged", tuple(f.name for f in described),
-                        changes=changes, verdict=verdict, timings=timings)
 
 
 def _changed(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,

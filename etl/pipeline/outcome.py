@@ -1,11 +1,10 @@
-"""Pipeline, the outcome of an import: what happened to one export (``ImportResult``), put on
-record when nothing else was written, combined over the clients of one drop, timed per stage."""
+"""Pipeline, the outcome of an import (``ImportResult`` of `etl.pipeline.result`): put on record
+when nothing else was written, combined over the clients of one drop."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
@@ -14,31 +13,8 @@ from etl.core import findings
 from etl.core.changes import ChangeSet
 from etl.core.clock import Clock, utc_now
 from etl.core.exports import ExportFile
-from etl.pipeline.plans import Expected
-from etl.stages import guard
+from etl.pipeline.result import ImportResult
 from etl.store import Database, RunRecord
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What happened to one export: ``status`` is applied, unchanged, duplicate, rejected,
-    refused or planned (a dry run)."""
-
-    run_id: str
-    source: str
-    status: str
-    files: tuple[str, ...]
-    changes: ChangeSet | None = None
-    verdict: guard.Verdict | None = None
-    findings: pd.DataFrame | None = None  # a rejected export's problems; else its warnings
-    # and the errors of its held rows
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    expected: Expected | None = None  # of a dry run: what applying it as a plan must find
-    warnings: tuple[str, ...] = ()  # e.g. the export's form changed (not refused)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in {"applied", "unchanged", "duplicate", "planned"}
 
 
 def record(database: Database, result: ImportResult, client: str, started: datetime,
@@ -81,15 +57,3 @@ def reported(found: pd.DataFrame) -> pd.DataFrame | None:
     """What an imported export's report lists: its warnings and the errors of held rows."""
     shown = found[found["severity"] != "error"]
     return shown if len(shown) else None
-
-
-def stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
-    """``lap(stage)`` records the seconds since the last lap under ``stage``."""
-    last = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        timings[stage] = round(now - last[0], 3)
-        last[0] = now
-
-    return lap

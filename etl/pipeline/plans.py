@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.core.errors import ConfigError, PlanOutdated
 from etl.core.exports import ExportFile
+
+if TYPE_CHECKING:
+    from etl.pipeline.result import ImportResult
 
 FORMAT = "etl-plan/1"
 
@@ -36,6 +40,24 @@ class Plan:
     expected: Expected
     created_at: str
     review: dict[str, Any]  # status, guard, counts, events (keys only): for people
+
+    @classmethod
+    def of(cls, result: ImportResult, client: str, mapping: str, files: list[ExportFile],
+           now: datetime) -> Plan:
+        """The plan of a dry run's result (``result.expected`` set)."""
+        changes, verdict, expected = result.changes, result.verdict, result.expected
+        assert changes is not None and verdict is not None and expected is not None
+        events = changes.events[["entity", "entity_key", "event", "fields", "from_unit",
+                                 "to_unit"]].astype(object)
+        return cls(result.source, client, mapping,
+                   [{"path": str(f.path.resolve()), "name": f.name, "sha256": f.sha256,
+                     "size": f.size} for f in files],
+                   expected, now.isoformat(timespec="seconds"),
+                   {"status": result.status, "guard": verdict.label,
+                    "guard_problems": [p.english for p in verdict.problems],
+                    "written": changes.written(), "ended": changes.ended_counts(),
+                    "events": changes.summary(),
+                    "changes": events.where(events.notna(), None).to_dict("records")})
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, ensure_ascii=False, indent=1)

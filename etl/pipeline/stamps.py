@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from etl.core import findings
 from etl.core.mapping_format import Mapping
-from etl.core.model import SourceTable
+
+if TYPE_CHECKING:  # `title_stamp` is also read for the same export again, without pandas
+    import pandas as pd
+
+    from etl.core.model import SourceTable
 
 
 def export_time(mapping: Mapping, tables: dict[str, SourceTable]
@@ -18,6 +20,8 @@ def export_time(mapping: Mapping, tables: dict[str, SourceTable]
     """When the ERP wrote the export, by the files themselves (``export_time`` of a file: a
     title line or a column), the latest of them; None when no file says so. A file that should
     say and does not is an ``export_time.unreadable`` warning."""
+    from etl.core import findings
+
     stamps, problems = [], []
     for role, table in tables.items():
         spec = mapping.files[role].export_time
@@ -55,6 +59,8 @@ def title_stamp(pattern: str, title: tuple[str, ...]) -> datetime | None:
 
 def _column_stamp(values: pd.Series, formats: tuple[str, ...]) -> datetime | None:
     """The latest moment of a column, in the dialect's date formats (with a time or not)."""
+    import pandas as pd
+
     text = values.fillna("").astype("str").str.strip()
     moments = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     for fmt in (*formats, *(f"{f} %H:%M" for f in formats), *(f"{f} %H:%M:%S" for f in formats)):

@@ -27,7 +27,7 @@ from etl.core.errors import SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
 from etl.pipeline.stamps import title_stamp
-from etl.stages.read import body_digest, head_of
+from etl.stages.read.raw import body_digest, head_of
 
 _LIBRARIES = ("pandas", "pyarrow", "pandera", "numpy", "pycountry")
 

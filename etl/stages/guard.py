@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from etl.core.changes import ChangeSet
 from etl.core.rules import message
+
+if TYPE_CHECKING:
+    from etl.core.changes import ChangeSet
 
 
 @dataclass(frozen=True)

@@ -16,33 +16,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import (
-    ArgumentError,
-    IntegrityError,
-    NoSuchModuleError,
-)
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 
-from etl.core.changes import ChangeSet
+from etl.core import lazy
 from etl.core.database_config import DatabaseConfig
 from etl.core.errors import ConfigError, ErasureRefused, LoadError, LoadRefused
 from etl.core.exports import ExportFile
 from etl.core.retention import PurgeCounts
-from etl.store import (
-    glance,
-    ledger,
-    lines,
-    locks,
-    metrics,
-    migrate,
-    queries,
-    retention,
-    schema,
-    state,
-    writes,
-)
+from etl.store import glance, ledger, locks, metrics, migrate, schema
 from etl.store.errors import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -53,6 +37,16 @@ from etl.store.errors import (
 )
 from etl.store.ledger import RunRecord, Snapshot
 from etl.store.metrics import SourceFacts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from etl.core.changes import ChangeSet
+    from etl.store import lines, queries, retention, state, writes
+else:  # with pandas, when first used: the same export again is recorded without them
+    lines, queries, retention, state, writes = (
+        lazy.Module(f"etl.store.{name}") for name in ("lines", "queries", "retention", "state",
+                                                      "writes"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +85,11 @@ class Transaction:
               timings: dict[str, float] | None = None, raw_digest: str | None = None) -> None:
         writes.apply(self.conn, changes, run, files, now, status, digest, new_state, timings,
                      raw_digest)
+
+
+    def record_again(self, run: RunRecord, files: list[ExportFile], now: datetime,
+                     last: Snapshot, raw_digest: str, timings: dict[str, float]) -> None:
+        ledger.record_again(self.conn, run, files, now, last, raw_digest, timings)
 
 
 class Database:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.core.exports import ExportFile, printable
 from etl.store import schema
+from etl.store.errors import AlreadyApplied
 from etl.store.glance import as_utc
 
 
@@ -70,6 +71,29 @@ def applied_hashes(conn: Connection, source: str, hashes: list[str]) -> set[str]
     a = schema.applied
     rows = conn.execute(select(a.c.sha256).where(a.c.source == source, a.c.sha256.in_(hashes)))
     return set(rows.scalars())
+
+
+def enter_files(conn: Connection, run: RunRecord, files: list[ExportFile], now: datetime) -> None:
+    """The export's files into the ledger of applied files. A multi-file export may repeat a
+    file applied before (a month with the same buildings): only the new ones are entered.
+    Raises AlreadyApplied when another run applied every file since this one began."""
+    hashes = {f.sha256 for f in files}
+    new = hashes - applied_hashes(conn, run.ledger_key, sorted(hashes))
+    if hashes and not new:
+        raise AlreadyApplied(run.client)
+    if new:
+        conn.execute(insert(schema.applied), [
+            {"source": run.ledger_key, "sha256": sha, "run_id": run.run_id, "applied_at": now}
+            for sha in sorted(new)])
+
+
+def record_again(conn: Connection, run: RunRecord, files: list[ExportFile], now: datetime,
+                 last: Snapshot, raw_digest: str, timings: dict[str, float]) -> None:
+    """An export that is the last accepted one again: its files entered, its run recorded as
+    unchanged, the snapshot (the same content and counts) now this run's."""
+    enter_files(conn, run, files, now)
+    record_run(conn, run, files, now, "unchanged", {}, None, timings=timings)
+    save_snapshot(conn, run, now, last.counts, last.digest, raw_digest)
 
 
 def record_run(

@@ -23,7 +23,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    insert,
     select,
     text,
     update,
@@ -35,8 +34,7 @@ from etl.core.changes import ChangeSet
 from etl.core.exports import ExportFile
 from etl.core.model import ENTITIES, Kind
 from etl.store import schema
-from etl.store.errors import AlreadyApplied
-from etl.store.ledger import RunRecord, applied_hashes, record_run, save_snapshot
+from etl.store.ledger import RunRecord, enter_files, record_run, save_snapshot
 from etl.store.locks import lock_outbox
 from etl.store.state import key_arrays, write_state
 
@@ -65,16 +63,7 @@ def apply(
     applied the same file first.
     """
     faults.point("load_before_data")
-    # a multi-file export may repeat a file applied before (a month with the same buildings):
-    # only the new ones go into the ledger; a file applied by another run since fails here
-    hashes = {f.sha256 for f in files}
-    new = hashes - applied_hashes(conn, run.ledger_key, sorted(hashes))
-    if hashes and not new:  # every file was applied by another run since this one began
-        raise AlreadyApplied(run.client)
-    if new:
-        conn.execute(insert(schema.applied), [
-            {"source": run.ledger_key, "sha256": sha, "run_id": run.run_id, "applied_at": now}
-            for sha in sorted(new)])
+    enter_files(conn, run, files, now)
     for name, rows in changes.upserts.items():
         if len(rows):
             _upsert(conn, schema.ENTITY_TABLES[name], name, rows, run, now)

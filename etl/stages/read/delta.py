@@ -19,12 +19,12 @@ from etl.core import findings, hashing
 from etl.core.errors import RejectedFile
 from etl.core.mapping_format import Column, Dialect
 from etl.core.model import SourceTable
-from etl.stages.read import finish
 from etl.stages.read.encoding import transcode
 from etl.stages.read.header import resolve_columns
 from etl.stages.read.lines import split_line
 from etl.stages.read.parse import parse_fast
 from etl.stages.read.records import records
+from etl.stages.read.table import finish
 
 
 @dataclass(frozen=True)

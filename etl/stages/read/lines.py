@@ -4,12 +4,14 @@ positions found with numpy, and the ReadError of a rule from the catalogue."""
 from __future__ import annotations
 
 import csv
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from etl.core.errors import Location, ReadError
 from etl.core.mapping_format import Dialect
 from etl.core.rules import message
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HEADER_SCAN_LINES = 50
 
@@ -33,6 +35,8 @@ def split_line(line: str, dialect: Dialect) -> list[str]:
 
 def positions(body: bytes | bytearray, byte: int) -> np.ndarray:
     """Offsets of every occurrence of ``byte``, found chunk by chunk (no file-sized temporary)."""
+    import numpy as np  # here: the header's lines are found without it
+
     arr = np.frombuffer(body, np.uint8)
     chunk = 1 << 22
     found = [np.flatnonzero(arr[i : i + chunk] == byte) + i for i in range(0, len(arr), chunk)]

@@ -1,0 +1,99 @@
+"""Stage read, the table: an export's bytes -> its table of strings (see the package)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from etl.core import findings
+from etl.core.mapping_format import Column, Dialect
+from etl.core.model import SourceTable
+from etl.stages.read.encoding import (
+    BadByte,
+    character_findings,
+    decode,
+    has_control,
+    may_be_garbled,
+    undecodable,
+)
+from etl.stages.read.header import find_header, resolve_columns
+from etl.stages.read.lines import first_lines, read_error, split_line
+from etl.stages.read.parse import clean, parse_exact, parse_fast
+from etl.stages.read.records import records
+
+
+def read_table(
+    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+) -> tuple[SourceTable, pd.DataFrame]:
+    """Read one export file; returns the table and cell-level findings.
+
+    Raises ReadError when the bytes cannot be read at all (empty, binary, undecodable, no header,
+    unclosed quote, a line the CSV parser gives up on) and MappingError when a required column is
+    missing. The parsers' own errors (``csv.Error``, ``UnicodeError``) never leave this stage.
+    """
+    try:
+        return _read(data, file, role, columns, dialect)
+    except csv.Error as exc:
+        raise read_error("row.unreadable", file, detail=str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise read_error("encoding.undecodable", file, byte=f"{exc.object[exc.start]:02X}",
+                         encoding=exc.encoding) from exc
+    except UnicodeError as exc:
+        raise read_error("row.unreadable", file, detail=str(exc)) from exc
+
+
+def _read(
+    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+) -> tuple[SourceTable, pd.DataFrame]:
+    try:
+        body, encoding = decode(data, file, dialect.encoding)
+    except BadByte as bad:
+        raise undecodable(bad, file, columns, dialect) from None
+    lines = first_lines(body)
+    header_idx = find_header(lines, file, columns, dialect)
+    header = split_line(lines[header_idx], dialect)
+    positions = resolve_columns(header, file, header_idx + 1, columns)
+
+    starts, ends, first_line, body_end, balanced = records(body, header_idx, dialect)
+    data_body = memoryview(body)[starts[0] if len(starts) else body_end : body_end]
+    # pyarrow skips empty lines ("" or a lone CR); so must the line numbers
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (np.frombuffer(body, np.uint8)[starts] == 13))
+    lines_of_rows = first_line[~blank]
+    if not len(lines_of_rows):
+        raise read_error("file.no_data", file, header_idx + 1)
+
+    frame = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
+             else None)
+    bad_rows = findings.empty()
+    if frame is None:
+        frame, bad_rows = parse_exact(
+            bytes(data_body), header, positions, dialect, file, int(first_line[0]),
+            unbalanced=not balanced)
+    else:
+        frame["_line"] = lines_of_rows
+    return finish(frame, bad_rows, body, header, positions, file, role, encoding,
+                  header_idx + 1, tuple(lines[:header_idx]))
+
+
+def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, body: bytes | bytearray,
+           header: list[str], positions: dict[str, int], file: str, role: str, encoding: str,
+           header_line: int, title: tuple[str, ...], empty: bool = False
+           ) -> tuple[SourceTable, pd.DataFrame]:
+    """The parsed rows (``_line`` set) as a SourceTable: cells trimmed, empty rows dropped, the
+    characters of every cell checked (``body``: the UTF-8 bytes the rows were parsed from).
+    ``empty``: the rows are some of a file's, and may be none."""
+    frame = clean(frame, list(positions), nbsp="\u00a0".encode() in body)
+    kept = list(positions)
+    frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
+    if frame.empty and bad_rows.empty and not empty:
+        raise read_error("file.no_data", file, header_line)
+    found = tuple(h.strip().replace("\ufeff", "") for h in header)
+    headers = {name: found[i] for name, i in positions.items()}
+    table = SourceTable(file, role, frame, headers, encoding, header_line, found, title)
+    characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
+                                    control=has_control(body))
+    return table, findings.concat([bad_rows, characters])
