@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl.core import faults, observe
 from etl.core.clock import Clock, new_run_id, utc_now
@@ -21,6 +22,9 @@ from etl.pipeline.result import ImportResult, stopwatch
 from etl.pipeline.roles import match_roles
 from etl.stages.guard import Verdict
 from etl.store import Database, RunRecord
+
+if TYPE_CHECKING:
+    from etl.core.changes import ChangeSet
 
 
 def describe(file: Path | ExportFile) -> ExportFile:
@@ -56,10 +60,14 @@ def import_again(files: Sequence[Path | ExportFile], name: str, source: SourceCo
 
 def recognised(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,
                run: RunRecord, clock: Clock, timings: dict[str, float],
-               lap: Callable[[str], None] | None = None) -> ImportResult | None:
+               lap: Callable[[str], None] | None = None,
+               nothing: Callable[[dict[str, int]], ChangeSet] | None = None
+               ) -> ImportResult | None:
     """The last accepted export's data lines again: recorded as unchanged with nothing read but
-    the bytes; None when it is not. ``lap``: the caller's stopwatch (else one of its own).
-    Raises AlreadyApplied when another run applied the files meanwhile."""
+    the bytes; None when it is not. ``lap``: the caller's stopwatch (else one of its own);
+    ``nothing``: the empty change set of the stored counts (`ChangeSet.nothing`: pandas), for a
+    caller whose reports show them. Raises AlreadyApplied when another run applied the files
+    meanwhile."""
     lap = lap or stopwatch(timings)
     roles, unassigned = match_roles([f.path for f in described], mapping)
     if unassigned or set(roles) != set(mapping.files):
@@ -80,5 +88,6 @@ def recognised(described: list[ExportFile], mapping: Mapping, database: Database
     lap("load")
     database.amend_run(run.run_id, timings=timings)
     return ImportResult(run.run_id, run.source, "unchanged", tuple(f.name for f in described),
-                        verdict=verdict, timings=timings)
+                        changes=nothing(last.counts) if nothing else None, verdict=verdict,
+                        timings=timings)
 

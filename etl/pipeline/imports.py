@@ -108,7 +108,7 @@ def _import(
         seen = None if dry_run or expect is not None else again.recognised(
             described, mapping, database, reads,
             RunRecord(run_id, name, source.client, started, export_time, None, None, ledger=ledger),
-            clock, timings, lap)
+            clock, timings, lap, ChangeSet.nothing)
     except AlreadyApplied:
         return recorded(ImportResult(run_id, name, "duplicate", names))
     if seen is not None:
