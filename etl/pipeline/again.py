@@ -21,7 +21,7 @@ from etl.pipeline import unchanged
 from etl.pipeline.result import ImportResult, stopwatch
 from etl.pipeline.roles import match_roles
 from etl.stages.guard import Verdict
-from etl.store import Database, RunRecord
+from etl.store import AlreadyApplied, Database, RunRecord
 
 if TYPE_CHECKING:
     from etl.core.changes import ChangeSet
@@ -55,7 +55,10 @@ def import_again(files: Sequence[Path | ExportFile], name: str, source: SourceCo
     timings: dict[str, float] = {}
     with observe.bound(source=name, run_id=run.run_id, export=", ".join(f.name for f in files),
                        stage="read"):
-        return recognised(described, mapping, database, reads, run, clock, timings)
+        try:
+            return recognised(described, mapping, database, reads, run, clock, timings)
+        except AlreadyApplied:  # by another run meanwhile: the pipeline records the duplicate
+            return None
 
 
 def recognised(described: list[ExportFile], mapping: Mapping, database: Database, reads: str,
@@ -90,4 +93,3 @@ def recognised(described: list[ExportFile], mapping: Mapping, database: Database
     return ImportResult(run.run_id, run.source, "unchanged", tuple(f.name for f in described),
                         changes=nothing(last.counts) if nothing else None, verdict=verdict,
                         timings=timings)
-
