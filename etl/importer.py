@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from etl.core import mapping_format
 from etl.core.clock import utc_now
 from etl.core.config import AppConfig, load_config
-from etl.core.errors import ConfigError, PlanOutdated, SourceError
+from etl.core.errors import ConfigError, PlanOutdated
 from etl.core.exports import ExportFile
 from etl.core.mapping_load import load_mapping
 from etl.runner.status import SourceStatus, source_status
@@ -150,16 +150,14 @@ class Importer:
     def plan(self, files: list[Path], source: str, out: Path) -> ImportResult:
         """What importing the export would change (a dry run), saved to ``out`` as a plan for
         people to review and for `apply` to import exactly."""
+        from etl.pipeline.again import describe
         from etl.pipeline.plans import Plan
 
         if len(self.cfg.source(source).targets()) > 1:
             raise ConfigError(f"source {source} feeds several clients: a plan holds one client's "
                               "changes; use `etl import --dry-run` to see them, `etl import` "
                               "or `etl run` to import")
-        try:  # hashed once: for the import and for the plan
-            described = [ExportFile.of(f) for f in files]
-        except OSError as exc:
-            raise SourceError(f"{exc.filename} cannot be read: {exc.strerror}") from exc
+        described = [describe(f) for f in files]  # hashed once: for the import and the plan
         result = self.import_files(described, source, dry_run=True)
         if result.expected is None:  # rejected or already applied: nothing to plan
             return result
