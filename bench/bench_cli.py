@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.child import compiled
+
 ETL = str(Path(sys.executable).with_name("etl"))
 
 
@@ -47,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
+    compiled()
     folder = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     commands = {"python -c pass": [sys.executable, "-c", "pass"],
                 "the stack's floor": [sys.executable, "-c", FLOOR],

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.child import compiled
+
 ROOT = Path(__file__).resolve().parents[1]
 ETL = str(Path(sys.executable).with_name("etl"))
 ADMIN = os.environ.get("ETL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -155,6 +157,7 @@ def main() -> None:
     if args.read:
         _read_csv(args.read)
         return
+    compiled()
     import psycopg
 
     folder = Path(tempfile.mkdtemp(prefix="etl-peers-"))

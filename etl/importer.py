@@ -124,21 +124,25 @@ class Importer:
         transaction; ``dry_run``: compute the change set, write nothing. With ``report_path``,
         the error report of a rejected export, or the warnings of an imported one, is written
         there."""
+        from etl.pipeline import unchanged
         from etl.pipeline.again import describe, import_again
 
         src = self.cfg.source(source)
         self.database.check_schema()
-        described = [describe(f) for f in files]  # hashed once
-        # the last accepted export again, recorded without pandas: its mapping as for its file
-        # names (without RE2: the last export's, found again, passed RE2's check when it was read)
-        result = None if dry_run else import_again(described, source, src, load_mapping(
-            src.mapping, self.cfg.mappings_dir, maps=False), self.database)
-        if result is None:
-            from etl.pipeline import import_export
+        try:
+            described = [describe(f) for f in files]  # read and hashed once
+            # the last accepted export again, recorded without pandas; its mapping without RE2:
+            # the last export's, found again, passed RE2's check when it was read
+            result = None if dry_run else import_again(described, source, src, load_mapping(
+                src.mapping, self.cfg.mappings_dir, maps=False), self.database)
+            if result is None:
+                from etl.pipeline import import_export
 
-            result = import_export(described, source, src, self.mapping(src.mapping),
-                                   self.database, dry_run=dry_run,
-                                   override_reason=override_reason)
+                result = import_export(described, source, src, self.mapping(src.mapping),
+                                       self.database, dry_run=dry_run,
+                                       override_reason=override_reason)
+        finally:
+            unchanged.forget()  # the bytes `describe` kept: not for the daemon's next hour
         if not dry_run:
             self._write_metrics()
         if result.findings is not None and report_path is not None:  # problems, or warnings

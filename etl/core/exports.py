@@ -73,12 +73,14 @@ class ExportFile:
     export_time: datetime
 
     @classmethod
-    def of(cls, path: Path, name: str | None = None) -> ExportFile:
-        """Describe a file on this machine (its SHA-256 read in 1 MiB blocks); raises OSError."""
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+    def of(cls, path: Path, name: str | None = None, data: bytes | None = None) -> ExportFile:
+        """Describe a file on this machine (its SHA-256 read in 1 MiB blocks, or of ``data``:
+        its bytes, read already); raises OSError."""
+        digest = hashlib.sha256(data or b"")
+        if data is None:
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
         info = path.stat()
         return cls(path, name or str(path), digest.hexdigest(), info.st_size,
                    export_time(path.name, info.st_mtime))

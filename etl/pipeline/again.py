@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 
 
 def describe(file: Path | ExportFile) -> ExportFile:
-    """A file of the export with its hash; raises SourceError when it cannot be read."""
+    """A file of the export with its hash, its bytes kept for the check for the same lines
+    (`unchanged.read`: the file is read once); raises SourceError when it cannot be read."""
     if isinstance(file, ExportFile):
         return file
     try:
-        return ExportFile.of(file)
+        data = file.read_bytes()
+        return unchanged.keep(ExportFile.of(file, data=data), data)
     except OSError as exc:
         raise SourceError(f"{file} cannot be read: {exc}") from exc
 

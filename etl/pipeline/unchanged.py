@@ -85,6 +85,13 @@ def read(file: ExportFile) -> bytes:
     return _READ[file.sha256]
 
 
+def keep(file: ExportFile, data: bytes) -> ExportFile:
+    """``file`` with its bytes ``data``, read already, kept for `read` (in place of the last)."""
+    _READ.clear()
+    _READ[file.sha256] = data
+    return file
+
+
 def forget() -> None:
     """Let go of the bytes `read` kept."""
     _READ.clear()
