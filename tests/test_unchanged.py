@@ -181,9 +181,10 @@ from etl.__main__ import *
 
 
 def test_the_command_recognises_the_same_export_again_without_pandas(tmp_path: Path) -> None:
-    """The `etl` command records the last accepted export's lines again as unchanged without
-    importing pandas, pyarrow, numpy or pandera (`etl.pipeline.again`): it costs little more
-    than hashing the file. No import ever loads hypothesis (pandera's data synthesis)."""
+    """The `etl` command records the last accepted export's lines again as unchanged, and the
+    same bytes again as a duplicate, without importing pandas, pyarrow, numpy or pandera
+    (`etl.pipeline.again`): it costs little more than hashing the file. No import ever loads
+    hypothesis (pandera's data synthesis)."""
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     (mappings / "mini.yaml").write_text(MINI_YAML, encoding="utf-8")
@@ -202,6 +203,11 @@ def test_the_command_recognises_the_same_export_again_without_pandas(tmp_path: P
     out, again = etl("import", str(dec), "--source", "lindenhof")
     assert "UNCHANGED" in out and "Rows written: none; ended: none" in out
     assert again == []
+    out, duplicate = etl("import", str(dec), "--source", "lindenhof")  # the same bytes again
+    assert "DUPLICATE" in out and duplicate == []
+    out, _ = etl("runs", "--json")
+    assert [json.loads(line)["status"] for line in out.splitlines()] == [
+        "duplicate", "unchanged", "applied"]
 
 
 def test_an_export_with_findings_is_read_in_full_again(tmp_path: Path) -> None:

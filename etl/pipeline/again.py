@@ -48,11 +48,16 @@ def import_again(files: Sequence[Path | ExportFile], name: str, source: SourceCo
     if len(source.targets()) > 1:
         return None
     described = [describe(f) for f in files]
-    if database.applied_hashes(name, [f.sha256 for f in described]):
-        return None  # a duplicate, or a file of a multi-file export seen before
     started = clock()
     run = RunRecord(new_run_id(started), name, source.client, started,
                     max(f.export_time for f in described), None, None)
+    done = database.applied_hashes(name, [f.sha256 for f in described])
+    if done >= {f.sha256 for f in described}:  # every file applied before: recorded as such
+        names = tuple(f.name for f in described)
+        database.record(run, clock(), "duplicate", files=described, findings={}, timings={})
+        return ImportResult(run.run_id, name, "duplicate", names)
+    if done:
+        return None  # a file of a multi-file export seen before: the pipeline decides
     reads = unchanged.fingerprint(mapping, source.rules, source.clients, ())
     timings: dict[str, float] = {}
     with observe.bound(source=name, run_id=run.run_id, export=", ".join(f.name for f in files),
