@@ -180,6 +180,73 @@ def write(frame: pd.DataFrame, path: Path, stamp: str = "01.11.2026") -> None:
     path.write_bytes(text.encode("cp1252"))
 
 
+# The files of a multi-file export in the style of SAP RE-FX (mappings/sap-style.yaml), in
+# the order an ERP job writes them.
+SAP_FILES = ("WE", "GEB", "MO", "MV", "GP", "VP")
+_SAP_CODES = {"Nutzungsart": {"Wohnung": "0001", "Gewerbe": "0002", "Tiefgarage": "0003",
+                              "Keller": "0005"},
+              "Anrede": {"Frau": "0001", "Herr": "0002", "Firma": "0003", "Divers": "0004"},
+              "Rolle": {"HM": "TR0600", "MM": "TR0601", "HA": "TR0602"}}
+
+
+def _ymd(dates: pd.Series) -> pd.Series:
+    """dd.mm.yyyy as SAP writes it (yyyymmdd)."""
+    return dates.str[6:10] + dates.str[3:5] + dates.str[0:2]
+
+
+def sap_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The residents of a flat export as SAP RE-FX would export them: one table per object
+    type, technical keys with leading zeros and company code 1000, codes for usage types,
+    salutations and roles, YYYYMMDD dates (00000000: no end), decimal points."""
+    f = frame.replace({column: codes for column, codes in _SAP_CODES.items()})
+    street = f["Straße Hausnr"].str.rsplit(" ", n=1, expand=True)
+    place = f["PLZ Ort"].str.split(" ", n=1, expand=True)
+    t = pd.DataFrame({
+        "Buchungskreis": "1000", "Wirtschaftseinheit": f["WE"].str.zfill(8),
+        "Bezeichnung": f["WE-Bezeichnung"], "Gebäude": f["Haus"].str.zfill(8),
+        "Straße": street[0], "Hausnummer": street[1], "Postleitzahl": place[0], "Ort": place[1],
+        "Mietobjekt": (f["Haus"] + f["ME"]).str.zfill(8), "Mietobjektart": f["Nutzungsart"],
+        "Lage": f["Lage"], "Geschoss": "", "Zimmer": f["Zimmer"].str.replace(",", "."),
+        "Wohnfläche": f["Wohnfläche"].str.replace(",", "."),
+        "Nettokaltmiete": f["Sollmiete"].str.replace(",", "."),
+        "Vertragsnummer": f["Vertrag"].str.zfill(13), "Vertragsbeginn": _ymd(f["Vertragsbeginn"]),
+        "Vertragsende": _ymd(f["Vertragsende"]).replace("", "00000000"), "Kaution": "",
+        "Geschäftspartner": f["Personennr"].str.zfill(10), "Anrede": f["Anrede"],
+        "Titel": f["Titel"], "Vorname": f["Vorname"], "Nachname": f["Nachname"],
+        "Geburtsdatum": _ymd(f["Geburtsdatum"]), "Telefon": f["Telefon"],
+        "Mobiltelefon": f["Mobil"], "E-Mail": f["E-Mail"], "IBAN": f["IBAN"], "Rolle": f["Rolle"],
+    })
+    lived = t[f["Personennr"].to_numpy() != ""]
+    unit = ["Buchungskreis", "Wirtschaftseinheit", "Gebäude", "Mietobjekt"]
+    return {
+        "WE": t.drop_duplicates("Wirtschaftseinheit")[
+            ["Buchungskreis", "Wirtschaftseinheit", "Bezeichnung"]],
+        "GEB": t.drop_duplicates(["Wirtschaftseinheit", "Gebäude"])[
+            ["Buchungskreis", "Wirtschaftseinheit", "Gebäude", "Straße", "Hausnummer",
+             "Postleitzahl", "Ort"]],
+        "MO": t.drop_duplicates(unit)[
+            [*unit, "Mietobjektart", "Lage", "Geschoss", "Zimmer", "Wohnfläche",
+             "Nettokaltmiete"]],
+        "MV": lived.drop_duplicates("Vertragsnummer")[
+            ["Buchungskreis", "Vertragsnummer", *unit[1:], "Vertragsbeginn", "Vertragsende",
+             "Kaution"]],
+        "GP": lived[["Geschäftspartner", "Anrede", "Titel", "Vorname", "Nachname",
+                     "Geburtsdatum", "Telefon", "Mobiltelefon", "E-Mail", "IBAN"]],
+        "VP": lived[["Buchungskreis", "Vertragsnummer", "Geschäftspartner", "Rolle"]],
+    }
+
+
+def write_sap(frame: pd.DataFrame, folder: Path, stamp: str) -> list[Path]:
+    """Write the export as SAP RE-FX's files ``RE_<type>_<stamp>.csv`` (UTF-8 with a byte
+    order mark, ';', LF, no title lines); returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, table in sap_tables(frame).items():
+        paths.append(folder / f"RE_{kind}_{stamp}.csv")
+        table.to_csv(paths[-1], sep=";", index=False, encoding="utf-8-sig")
+    return paths
+
+
 def ensure(size: str, folder: Path = Path("bench/data")) -> Path:
     """The export of a named size, generated once and cached."""
     path = folder / f"wodis_{size}.csv"
@@ -201,6 +268,23 @@ def ensure_series(size: str, folder: Path = Path("bench/data")) -> tuple[Path, P
         write(changed, nxt, "01.12.2026")
         write(changed, again, "02.12.2026")
     return first, nxt, again
+
+
+def ensure_sap_series(size: str, folder: Path = Path("bench/data")
+                      ) -> tuple[list[Path], list[Path], list[Path]]:
+    """The residents of `ensure_series` as three multi-file exports: the first, the next
+    month's, and that one exported again — with no title line to differ, again the same bytes
+    under the next day's names."""
+    where = folder / f"{size}-sap"
+    steps = ("20261101", "20261201", "20261202")
+    series = tuple([where / f"RE_{kind}_{stamp}.csv" for kind in SAP_FILES] for stamp in steps)
+    if not all(path.exists() for paths in series for path in paths):
+        frame = generate(SIZES[size])
+        write_sap(frame, where, steps[0])
+        changed = evolve(frame)
+        write_sap(changed, where, steps[1])
+        write_sap(changed, where, steps[2])
+    return series
 
 
 def main() -> None:
