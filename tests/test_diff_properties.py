@@ -12,6 +12,7 @@ from etl.core.canonical import canonical
 from etl.core.config import GuardConfig, SourceConfig
 from etl.core.model import ENTITIES
 from etl.pipeline import check_export, import_export
+from etl.stages import diff
 from etl.store import Database
 from etl.store import schema as db
 from tests.conftest import MINI_HEADER, mini_mapping
@@ -99,3 +100,29 @@ def test_importing_a_then_b_leaves_exactly_b(tmp_path_factory, a, b) -> None:
     if a == b:
         assert statuses[2] == "unchanged"
     engine.dispose()
+
+
+HASHES = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40)
+
+
+@given(hashes=st.fixed_dictionaries({name: HASHES for name in ENTITIES}), data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_the_content_digest_is_the_multiset_of_row_hashes(
+        hashes: dict[str, list[int]], data: st.DataObject) -> None:
+    """`diff.digest` does not depend on the rows' order, and any other row hash, one row
+    more or less, or a row of another entity gives another digest."""
+    def frames(of: dict[str, list[int]]) -> dict[str, pd.DataFrame]:
+        return {name: pd.DataFrame({"row_hash": pd.Series(h, dtype="int64")})
+                for name, h in of.items()}
+
+    before = diff.digest(frames(hashes))
+    name = data.draw(st.sampled_from(sorted(ENTITIES)))
+    shuffled = dict(hashes, **{name: data.draw(st.permutations(hashes[name]))})
+    assert diff.digest(frames(shuffled)) == before
+    other = data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40))
+    if sorted(other) != sorted(hashes[name]):
+        assert diff.digest(frames(dict(hashes, **{name: other}))) != before
+    moved = data.draw(st.sampled_from(sorted(set(ENTITIES) - {name})))
+    if hashes[name]:  # a row of one entity given to another
+        to = dict(hashes, **{name: hashes[name][1:], moved: [*hashes[moved], hashes[name][0]]})
+        assert diff.digest(frames(to)) != before

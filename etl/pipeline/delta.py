@@ -198,12 +198,33 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
         still[hit] = True
         gone[name] = textops.value_set(stored.loc[active & ~still, entity.key[0]])
         kept_rows = np.flatnonzero(keep)
-        out[name] = pd.concat([(stored if keep.all() else stored.iloc[kept_rows]).drop(
-            columns="active"), rows[~both]], ignore_index=True)
+        out[name] = pd.concat([_widened((stored if keep.all() else stored.iloc[kept_rows]).drop(
+            columns="active"), rows), rows[~both]], ignore_index=True)
         joins[name] = diff.classified(
             np.concatenate([kept_rows, at[~both]]), stored,
             np.concatenate([hashes[kept_rows], fresh[~both]]))
     return Comparison(out, state, joins) if _references_hold(out, state, gone) else None
+
+
+def _widened(part: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``part`` with the columns of ``like`` it lacks (the fields the state does not hold),
+    missing throughout: one array of missing values per type, shared by its columns (Arrow's
+    arrays do not change) — `pd.concat` would make each by a take of as many indices as rows
+    (0.18 s for a person's nine text fields at 800k rows)."""
+    missing = [c for c in like.columns if c not in part]
+    nulls: dict[object, object] = {}
+    for c in missing:
+        dtype = like[c].dtype
+        if dtype not in nulls:
+            nulls[dtype] = _nulls(len(part), dtype)
+    return part.assign(**{c: nulls[like[c].dtype] for c in missing}) if missing else part
+
+
+def _nulls(n: int, dtype: object) -> object:
+    """``n`` missing values of a canonical column's type (text, number or date)."""
+    if isinstance(dtype, np.dtype):
+        return np.full(n, np.datetime64("NaT") if dtype.kind == "M" else np.nan, dtype)
+    return pd.array(pa.nulls(n, pa.large_string()), dtype=dtype)
 
 
 def _references_hold(rows: dict[str, pd.DataFrame], state: dict[str, pd.DataFrame],
