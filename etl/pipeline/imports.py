@@ -78,6 +78,8 @@ def import_export(
                 results.append(_import(*args))
             except _Whole:
                 results.append(_import(*args, by_line=False))
+            finally:
+                unchanged.forget()  # a file's bytes, kept by the check for the same lines
     return combined(results)
 
 
