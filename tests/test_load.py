@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -66,6 +67,19 @@ def test_first_import_writes_every_row_and_one_event_per_entity(engine) -> None:
     assert counts == NOV_COUNTS
     assert (unit.client, unit.position, unit.living_area, unit.active) == (
         "wg-lindenhof", "1. OG links", 74.1, True)
+
+
+def test_rows_and_events_carry_the_runs_time_to_the_microsecond(engine) -> None:
+    # COPY sends each distinct timestamp as text formatted once (`writes._timestamps_once`)
+    now = datetime(2026, 11, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    run(engine, NOV, clock=lambda: now)
+    with engine.connect() as conn:
+        stamps = {name: set(conn.execute(sa.select(t.c.valid_from, t.c.valid_to)).all())
+                  for name, t in db.ENTITY_TABLES.items()}
+        created = set(conn.execute(sa.select(db.events.c.created_at)).scalars())
+    naive = now.replace(tzinfo=None)  # SQLite keeps no time zone
+    assert all(s in ({(now, None)}, {(naive, None)}) for s in stamps.values()), stamps
+    assert created in ({now}, {naive})
 
 
 def test_second_snapshot_yields_exactly_the_expected_events(engine) -> None:
