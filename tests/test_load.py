@@ -82,6 +82,33 @@ def test_rows_and_events_carry_the_runs_time_to_the_microsecond(engine) -> None:
     assert created in ({now}, {naive})
 
 
+def test_postgresql_stores_what_sqlite_stores(pg_engine, tmp_path: Path) -> None:
+    # PostgreSQL's rows come by binary COPY (pgpq), SQLite's by executemany: the same values,
+    # text with quotes, separators and umlauts, dates, decimals and missing values alike
+    from etl.store import Database
+
+    odd = ("Müller-Lüdenscheidt", '"O""Brien; Ärger \\ é"')  # cp1252 has no emoji
+    nov, dec = (rewrite(tmp_path, p.name, p, odd) for p in (NOV, DEC))
+    sqlite = Database.connect(f"sqlite:///{tmp_path / 'portal.db'}")
+    sqlite.upgrade()
+    for engine in (sqlite.engine, pg_engine):
+        run(engine, nov)
+        run(engine, dec, override_reason="sample month with many moves")
+    skip = ("valid_from", "valid_to", "created_run", "updated_run")  # the run's own
+    stored = []
+    for engine in (sqlite.engine, pg_engine):
+        with engine.connect() as conn:
+            stored.append({name: sorted(map(tuple, conn.execute(sa.select(
+                *(c for c in t.c if c.name not in skip))).all()), key=repr)
+                for name, t in db.ENTITY_TABLES.items()})
+    sqlite.dispose()
+    assert stored[0] == stored[1]
+    person = db.ENTITY_TABLES["person"]
+    with pg_engine.connect() as conn:
+        names = set(conn.execute(sa.select(person.c.last_name)).scalars())
+    assert 'O"Brien; Ärger \\ é' in names
+
+
 def test_second_snapshot_yields_exactly_the_expected_events(engine) -> None:
     run(engine, NOV)
     result = run(engine, DEC, override_reason="sample month with many moves")
