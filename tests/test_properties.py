@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from etl.pipeline import check_export
@@ -19,6 +19,14 @@ VALUE = st.lists(ALPHABET, min_size=1, max_size=12).map("".join).filter(
     lambda v: v.replace("\u00a0", " ").strip() != ""
 )
 SPEC = mini_mapping()
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _expected(value: str) -> str:
@@ -34,6 +42,7 @@ def _expected(value: str) -> str:
     trailing=st.booleans(),
     newline=st.sampled_from(["\r\n", "\n"]),
 )
+@example(rows=[("a", "a", "a", "Ä\u00a0")], encoding="cp1252", trailing=False, newline="\r\n")
 def test_read_and_map_keep_every_value(tmp_path: Path, rows, encoding, trailing, newline) -> None:
     if encoding == "cp1252":
         rows = [tuple(v.encode("cp1252", "replace").decode("cp1252") for v in r) for r in rows]
@@ -52,6 +61,10 @@ def test_read_and_map_keep_every_value(tmp_path: Path, rows, encoding, trailing,
 
     bad = result.findings
     allowed = {"encoding.lossy", "encoding.mojibake"}  # cp1252 '?' replacements are real damage
+    if encoding == "cp1252" and any(not line.isascii() and _is_utf8(line)
+                                    for line in path.read_bytes().splitlines()):
+        # a legacy line that reads as UTF-8 too ('Ä' + NBSP is 'Ġ'): two encodings, it seems
+        allowed.add("encoding.mixed")
     assert set(bad["rule"]) <= allowed, bad.to_string()
     if not bad.empty:
         return
