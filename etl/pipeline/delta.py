@@ -30,6 +30,7 @@ from etl.core.changes import Comparison
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
 from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.packed import Packed
 from etl.core.severity import severities
 from etl.pipeline import unchanged
 from etl.pipeline.check import CheckResult, assign_roles, conclude, rows_on_their_own
@@ -51,14 +52,13 @@ REFERENCES = {("building", "property_id"): "property", ("unit", "building_id"): 
 
 @dataclass(frozen=True)
 class Delta:
-    """The changed lines of an export, checked: their entities (``checked``), the keys the
-    unchanged lines give and those the lines gone since gave, and the lines to store once it
-    is applied."""
+    """The changed lines of an export, checked: their entities (``checked``), the keys only
+    lines gone since gave, and the lines to store once it is applied — packed: the diff that
+    follows does not need them (at 800k rows, 16 MB packed instead of ~90 MB)."""
 
     checked: CheckResult
-    kept: dict[str, pa.ChunkedArray]  # per entity: the keys the unchanged lines give
-    removed: dict[str, pa.Array]  # per entity: the keys the lines gone since gave (few)
-    lines: dict[str, pa.Table]
+    lost: dict[str, pa.Array]  # per entity: the keys the lines gone since gave, and no other
+    lines: dict[str, Packed]
     token: str  # the client's stored state the lines belong to (`etl.store.lines`)
 
 
@@ -102,6 +102,7 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     for role, path in roles.items():
         read = _changed_lines(next(f for f in files if f.path == path), role, mapping,
                               stored.get(role), dialect.get(role, {}))
+        unchanged.forget()  # the file's bytes: its changed lines are read
         if read is None:
             return None
         tables[role], bodies[role], kept[role], removed[role], fresh[role] = read
@@ -118,10 +119,12 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
                    "header": list(t.header)} for role, t in tables.items()}
     checked = CheckResult(mapping.name, tuple(f.name for f in files), entities,
                           findings.empty(), form, stamp, bodies)
-    store = {role: pa.concat_tables([kept[role], line_table(fresh[role], entities, mapping,
-                                                             role)]) for role in tables}
+    store = {role: Packed.of(pa.concat_tables([kept[role], line_table(
+        fresh[role], entities, mapping, role)])) for role in tables}
     gone = {name: pc.unique(_keys(name, mapping, removed)) for name in ENTITIES}
-    return Delta(checked, keys, gone, store, token)
+    lost = {name: pc.filter(gone[name], pc.invert(textops.among(gone[name], keys[name])))
+            for name in ENTITIES}
+    return Delta(checked, lost, store, token)
 
 
 def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Table | None,
@@ -180,9 +183,8 @@ def whole(delta: Delta, state: dict[str, pd.DataFrame], changed: dict[str, pd.Da
     never over the client's: a stored active row is kept unless only gone lines gave it."""
     out, gone, joins = {}, {}, {}
     for name, entity in ENTITIES.items():
-        stored, rows, removed = state[name], changed[name], delta.removed[name]
+        stored, rows, lost = state[name], changed[name], delta.lost[name]
         keys = textops.composite([stored[k] for k in entity.key])
-        lost = pc.filter(removed, pc.invert(textops.among(removed, delta.kept[name])))
         active = stored["active"].to_numpy(bool)
         keep = active & ~textops.flags(textops.among(keys, lost))
         found = pc.index_in(keys, value_set=textops.composite([rows[k] for k in entity.key]))

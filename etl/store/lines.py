@@ -9,8 +9,9 @@ from collections.abc import Mapping
 import pyarrow as pa
 from sqlalchemy import Connection, insert, select
 
+from etl.core.packed import Packed
 from etl.store import schema
-from etl.store.state import state_digest, stream
+from etl.store.state import state_digest
 
 
 def load_lines(conn: Connection, source: str, client: str, reads: str
@@ -27,7 +28,7 @@ def load_lines(conn: Connection, source: str, client: str, reads: str
 
 
 def save_lines(conn: Connection, source: str, client: str, run_id: str, reads: str,
-               tables: Mapping[str, pa.Table] | None) -> None:
+               tables: Mapping[str, pa.Table | Packed] | None) -> None:
     """Replace the source's stored lines (None: drop them), in the caller's transaction, after
     the client's state was written."""
     t = schema.lines
@@ -35,6 +36,8 @@ def save_lines(conn: Connection, source: str, client: str, run_id: str, reads: s
     if not tables:
         return
     token = state_digest(conn, client)
+    packed = {role: table if isinstance(table, Packed) else Packed.of(table)
+              for role, table in tables.items()}
     conn.execute(insert(t), [{"source": source, "role": role, "run_id": run_id, "reads": reads,
-                              "state": token, "rows": table.num_rows, "data": stream(table)}
-                             for role, table in tables.items()])
+                              "state": token, "rows": p.rows, "data": p.data}
+                             for role, p in packed.items()])

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, func, insert, select, text, tuple_, up
 
 from etl.core.canonical import canonical
 from etl.core.model import ENTITIES
+from etl.core.packed import stream
 from etl.store import schema
 
 
@@ -75,15 +76,6 @@ def write_state(conn: Connection, client: str, run_id: str,
                                   s.c.entity.in_([r["entity"] for r in records])))
     if records:
         conn.execute(insert(s), records)
-
-
-def stream(table: pa.Table) -> bytes:
-    """A table as one zstd-compressed Arrow IPC stream."""
-    sink = pa.BufferOutputStream()
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
-    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def erase_in_state(conn: Connection, client: str, entity: str, keys: pd.Series,
