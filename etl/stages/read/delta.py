@@ -24,7 +24,7 @@ from etl.stages.read.header import resolve_columns
 from etl.stages.read.lines import split_line
 from etl.stages.read.parse import parse_fast
 from etl.stages.read.records import records
-from etl.stages.read.table import finish
+from etl.stages.read.table import Marks, finish
 
 
 @dataclass(frozen=True)
@@ -90,5 +90,5 @@ def read_lines(data: bytes, lines: Lines, pick: np.ndarray, file: str, role: str
     if frame is None:
         return None
     frame["_line"] = numbers
-    return finish(frame, findings.empty(), body, header, places, file, role, encoding,
+    return finish(frame, findings.empty(), Marks.of(body), header, places, file, role, encoding,
                   lines.header_line, title, empty=True)

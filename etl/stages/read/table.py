@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -75,18 +76,34 @@ def _read(
             unbalanced=not balanced)
     else:
         frame["_line"] = lines_of_rows
-    return finish(frame, bad_rows, body, header, positions, file, role, encoding,
+    marks = Marks.of(body)
+    del data_body, body  # the decoded text (a copy of a legacy file's): not held while cleaning
+    return finish(frame, bad_rows, marks, header, positions, file, role, encoding,
                   header_idx + 1, tuple(lines[:header_idx]))
 
 
-def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, body: bytes | bytearray,
+@dataclass(frozen=True)
+class Marks:
+    """What the cells' checks need to know of the UTF-8 text the rows were parsed from: whether
+    it holds a non-breaking space, may hold garbled text, holds a control character."""
+
+    nbsp: bool
+    garbled: bool
+    control: bool
+
+    @classmethod
+    def of(cls, body: bytes | bytearray) -> Marks:
+        return cls("\u00a0".encode() in body, may_be_garbled(body), has_control(body))
+
+
+def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, marks: Marks,
            header: list[str], positions: dict[str, int], file: str, role: str, encoding: str,
            header_line: int, title: tuple[str, ...], empty: bool = False
            ) -> tuple[SourceTable, pd.DataFrame]:
     """The parsed rows (``_line`` set) as a SourceTable: cells trimmed, empty rows dropped, the
-    characters of every cell checked (``body``: the UTF-8 bytes the rows were parsed from).
+    characters of every cell checked (``marks``: of the UTF-8 bytes the rows were parsed from).
     ``empty``: the rows are some of a file's, and may be none."""
-    frame = clean(frame, list(positions), nbsp="\u00a0".encode() in body)
+    frame = clean(frame, list(positions), nbsp=marks.nbsp)
     kept = list(positions)
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
     if frame.empty and bad_rows.empty and not empty:
@@ -94,6 +111,6 @@ def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, body: bytes | bytearray,
     found = tuple(h.strip().replace("\ufeff", "") for h in header)
     headers = {name: found[i] for name, i in positions.items()}
     table = SourceTable(file, role, frame, headers, encoding, header_line, found, title)
-    characters = character_findings(frame, headers, file, garbled=may_be_garbled(body),
-                                    control=has_control(body))
+    characters = character_findings(frame, headers, file, garbled=marks.garbled,
+                                    control=marks.control)
     return table, findings.concat([bad_rows, characters])
