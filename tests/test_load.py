@@ -70,7 +70,7 @@ def test_first_import_writes_every_row_and_one_event_per_entity(engine) -> None:
 
 
 def test_rows_and_events_carry_the_runs_time_to_the_microsecond(engine) -> None:
-    # COPY sends each distinct timestamp as text formatted once (`writes._timestamps_once`)
+    # binary COPY sends timestamps as microseconds since 2000-01-01 UTC (pgpq)
     now = datetime(2026, 11, 3, 4, 5, 6, 789012, tzinfo=UTC)
     run(engine, NOV, clock=lambda: now)
     with engine.connect() as conn:
