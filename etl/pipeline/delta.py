@@ -81,12 +81,12 @@ def line_table(lines: Lines, entities: Entities, mapping: Mapping, role: str) ->
     return pa.table(columns)
 
 
-def line_tables(checked: CheckResult, mapping: Mapping) -> dict[str, pa.Table] | None:
-    """The lines to store of a clean export read whole; None when the next one could not be
-    read by its changed lines (see `check_changed`)."""
+def line_tables(checked: CheckResult, mapping: Mapping) -> dict[str, Packed] | None:
+    """The lines to store of a clean export read whole, packed; None when the next one could
+    not be read by its changed lines (see `check_changed`)."""
     if checked.entities is None or any(checked.lines.get(r) is None for r in mapping.files):
         return None
-    return {role: line_table(lines, checked.entities, mapping, role)
+    return {role: Packed.of(line_table(lines, checked.entities, mapping, role))
             for role, lines in checked.lines.items() if lines is not None}
 
 

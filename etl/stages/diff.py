@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from etl.core import textops
+from etl.core import hashing, textops
 from etl.core.canonical import canonical, key_of, row_hash
 from etl.core.changes import EVENT_COLUMNS, ChangeSet, Comparison, event_rows
 from etl.core.model import ENTITIES, Entities, Kind
@@ -43,9 +43,7 @@ def digest(prepared: dict[str, pd.DataFrame]) -> str:
     h = hashlib.sha256()
     for name in ENTITIES:
         x = prepared[name]["row_hash"].to_numpy(np.int64).view(np.uint64)
-        z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)  # wraps modulo 2^64
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
+        z = hashing.mix(x)
         h.update(f"{name}:{len(x)}:{x.sum(dtype=np.uint64)}:{z.sum(dtype=np.uint64)};".encode())
     return h.hexdigest()
 

@@ -28,7 +28,7 @@ def load_lines(conn: Connection, source: str, client: str, reads: str
 
 
 def save_lines(conn: Connection, source: str, client: str, run_id: str, reads: str,
-               tables: Mapping[str, pa.Table | Packed] | None) -> None:
+               tables: Mapping[str, Packed] | None) -> None:
     """Replace the source's stored lines (None: drop them), in the caller's transaction, after
     the client's state was written."""
     t = schema.lines
@@ -36,8 +36,6 @@ def save_lines(conn: Connection, source: str, client: str, run_id: str, reads: s
     if not tables:
         return
     token = state_digest(conn, client)
-    packed = {role: table if isinstance(table, Packed) else Packed.of(table)
-              for role, table in tables.items()}
     conn.execute(insert(t), [{"source": source, "role": role, "run_id": run_id, "reads": reads,
                               "state": token, "rows": p.rows, "data": p.data}
-                             for role, p in packed.items()])
+                             for role, p in tables.items()])
