@@ -69,6 +69,22 @@ def test_the_function_is_fixed() -> None:
 PINNED = 4809014916593389367
 
 
+def _polynomial(value: bytes) -> int:
+    """The hash of one value as the module defines it, the slow way."""
+    total = sum(b * pow(hashing._P, j, 1 << 64) for j, b in enumerate(value)) % (1 << 64)
+    return total ^ (len(value) * hashing._GOLD % (1 << 64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=20), max_size=40), st.integers(0, 5))
+def test_spans_hash_each_range_as_the_definition_says(values: list, leading: int) -> None:
+    """Empty ranges, ranges at the buffer's start and end: each hashes as it does alone."""
+    data = b"x" * leading + b"".join(values)
+    offsets = np.cumsum([leading, *map(len, values)])
+    got = hashing._spans(np.frombuffer(data, np.uint8), offsets.astype(np.int64))
+    assert got.tolist() == [_polynomial(v) for v in values]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(text, text), max_size=30))
 def test_all_distinct_says_whether_any_two_keys_are_equal(keys: list) -> None:

@@ -68,6 +68,7 @@ def spans(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def _spans(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     n = len(offsets) - 1
     out = np.empty(max(n, 0), np.uint64)
+    terms = np.zeros(_CHUNK + 1, np.uint64)  # a chunk's bytes times their powers, and a 0
     row = 0
     while row < n:
         base = offsets[row]
@@ -75,15 +76,17 @@ def _spans(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         stop = min(max(stop, row + 1), n)
         start = offsets[row:stop] - base
         end = offsets[row + 1:stop + 1] - base
-        if end[-1] > _CHUNK:  # one value longer than a chunk: hash it on its own
-            out[row] = _long(data[base:base + end[-1]].tobytes())
+        size = int(end[-1])
+        if size > _CHUNK:  # one value longer than a chunk: hash it on its own
+            out[row] = _long(data[base:base + size].tobytes())
             row += 1
             continue
-        sums = np.zeros(end[-1] + 1, np.uint64)
-        np.multiply(data[base:base + end[-1]], _POW[:end[-1]], out=sums[1:], dtype=np.uint64)
-        np.cumsum(sums[1:], out=sums[1:])
-        out[row:stop] = ((sums[end] - sums[start]) * _INV[start]
-                         ^ (end - start).astype(np.uint64) * _GOLDEN)
+        np.multiply(data[base:base + size], _POW[:size], out=terms[:size], dtype=np.uint64)
+        terms[size] = 0  # an empty value at the chunk's end sums from here
+        # the ranges are back to back: one pass sums each (an empty one gets a term: dropped)
+        sums = np.add.reduceat(terms[:size + 1], start)
+        sums[end == start] = 0
+        out[row:stop] = sums * _INV[start] ^ (end - start).astype(np.uint64) * _GOLDEN
         row = stop
     return out
 
