@@ -9,7 +9,7 @@ from the entity tables; and all ERP-owned fields of the few rows whose hash diff
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table, func, insert, select, text, tuple_, up
 
 from etl.core.canonical import canonical
 from etl.core.model import ENTITIES
-from etl.core.packed import stream
+from etl.core.packed import Packed, stream
 from etl.store import schema
 
 
@@ -58,10 +58,12 @@ def _with_bookkeeping(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_state(conn: Connection, client: str, run_id: str,
-                state: dict[str, pd.DataFrame], unchanged: Collection[str] = ()) -> None:
+                state: dict[str, pd.DataFrame], unchanged: Collection[str] = (),
+                packed: Mapping[str, Packed] | None = None) -> None:
     """Replace the client's stored state (``stages.diff.next_state``), in the caller's
     transaction. An entity in ``unchanged`` (no row written or ended) keeps its stored state
-    when that holds the same fields: its rows are the same."""
+    when that holds the same fields: its rows are the same. ``packed``: entities' state packed
+    already (`pack_state`)."""
     s = schema.states
     held = dict(conn.execute(select(s.c.entity, s.c.columns).where(s.c.client == client)).all())
     records = []
@@ -69,13 +71,20 @@ def write_state(conn: Connection, client: str, run_id: str,
         fields = [c for c in frame.columns if c not in ("row_hash", "active")]
         if entity in unchanged and held.get(entity) == ",".join(fields):
             continue
+        data = (packed or {}).get(entity) or pack_state({entity: frame})[entity]
         records.append({"client": client, "entity": entity, "run_id": run_id,
-                        "rows": len(frame), "columns": ",".join(fields),
-                        "data": stream(pa.Table.from_pandas(frame, preserve_index=False))})
+                        "rows": data.rows, "columns": ",".join(fields), "data": data.data})
     conn.execute(s.delete().where(s.c.client == client,
                                   s.c.entity.in_([r["entity"] for r in records])))
     if records:
         conn.execute(insert(s), records)
+
+
+def pack_state(state: Mapping[str, pd.DataFrame], skip: Collection[str] = ()
+               ) -> dict[str, Packed]:
+    """The entities' state (but ``skip``'s) as the store keeps it."""
+    return {entity: Packed.of(pa.Table.from_pandas(frame, preserve_index=False))
+            for entity, frame in state.items() if entity not in skip}
 
 
 def erase_in_state(conn: Connection, client: str, entity: str, keys: pd.Series,
