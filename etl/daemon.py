@@ -20,6 +20,7 @@ from etl.console.text import purge_line, summary_line
 from etl.core.config import AppConfig
 from etl.core.cron import CronSchedule, parse
 from etl.core.errors import ConfigError, EtlError
+from etl.core.settle import settled
 from etl.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def trigger(schedule: CronSchedule, zone: ZoneInfo) -> CronTrigger:
 
 def serve(runner: Runner) -> int:
     """Run until SIGTERM/SIGINT, then finish the current file and stop; returns 0."""
+    settled()  # a long life: the collector runs from here (`etl.core.settle`)
     scheduler = build(runner)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -16,6 +16,9 @@ def main() -> None:
     synthesises test data. pandera imports hypothesis, for its data synthesis, wherever it is
     installed (a development install); marked absent, the import starts ~0.2 s sooner.
 
+    The cyclic garbage collector waits while the libraries load (`etl.core.settle`: ~0.2 s
+    of an import at 160k rows); the work that follows lets it run again.
+
     On its way out Python collects the cycles of every object the libraries made (~0.15 s
     after an import: a quarter of the same export again). The commands have closed their files
     and database connections by then (`app._Commands.invoke`), so the objects are frozen
@@ -27,6 +30,7 @@ def main() -> None:
     sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
     if sys.platform == "linux":
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    gc.disable()  # while the libraries load; `etl.core.settle` lets it run again
     try:
         app()
     finally:

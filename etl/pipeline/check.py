@@ -18,6 +18,7 @@ from etl.core import findings, observe, rules
 from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Mapping, expression_sources
 from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.settle import settled
 from etl.core.severity import severities
 from etl.pipeline.roles import match_roles
 from etl.pipeline.stamps import export_time
@@ -70,6 +71,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     ``clients``: the codes of the mapping's ``client_column`` the source imports (any other is
     ``client.foreign``); ``only``: the codes of the one client checked now (the rest of a
     source that feeds several is left out)."""
+    settled()  # the libraries are loaded (`etl.core.settle`)
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
     names = tuple(labels.get(p, str(p)) for p in paths)

@@ -18,6 +18,7 @@ from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
 from etl.core.meanwhile import meanwhile
+from etl.core.settle import settled
 from etl.pipeline import again, delta, unchanged
 from etl.pipeline.check import CheckResult, check_export, in_key_column
 from etl.pipeline.outcome import combined, record, reported
@@ -62,6 +63,7 @@ def import_export(
     imports the export once per client — each its rows, snapshot, guard, events and run — and
     returns the most serious outcome with all findings and changes.
     """
+    settled()  # the libraries are loaded (`etl.core.settle`)
     targets = source.targets()
     if expect is not None and len(targets) > 1:
         raise SourceError(f"source {name} feeds several clients: a saved plan holds one client's "
