@@ -36,6 +36,7 @@ def _writing(database_url: str, pid: int) -> bool:
                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
                 "JOIN pg_stat_activity a ON a.pid = l.pid WHERE c.relname = ANY(:t) "
                 "AND l.mode = 'RowExclusiveLock' AND l.granted AND a.application_name = 'etl-crash'"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ), {"t": list(db.ENTITY_TABLES)}).scalar())
     finally:
         engine.dispose()

@@ -92,8 +92,11 @@ def test_a_lock_whose_connection_was_lost_is_let_go_quietly(pg_engine: sa.Engine
     with database.source_lock("lindenhof", tmp_path) as held:
         assert held
         with admin.connect() as conn:
+            # this test's database only: the suite's other workers hold locks of their own
             conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                 "WHERE locktype = 'advisory' AND granted"))
+                                 "WHERE locktype = 'advisory' AND granted AND database = "
+                                 "(SELECT oid FROM pg_database WHERE datname = "
+                                 "current_database())"))
     with database.source_lock("lindenhof", tmp_path) as held:
         assert held  # the server released it with the connection
     admin.dispose()
