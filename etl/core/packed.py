@@ -23,7 +23,8 @@ class Packed:
 
     rows: int
     data: bytes
+    columns: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, table: pa.Table) -> Packed:
-        return cls(table.num_rows, stream(table))
+        return cls(table.num_rows, stream(table), tuple(table.column_names))

@@ -9,7 +9,7 @@ from the entity tables; and all ERP-owned fields of the few rows whose hash diff
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,34 +57,38 @@ def _with_bookkeeping(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_state(conn: Connection, client: str, run_id: str,
-                state: dict[str, pd.DataFrame], unchanged: Collection[str] = (),
-                packed: Mapping[str, Packed] | None = None) -> None:
-    """Replace the client's stored state (``stages.diff.next_state``), in the caller's
-    transaction. An entity in ``unchanged`` (no row written or ended) keeps its stored state
-    when that holds the same fields: its rows are the same. ``packed``: entities' state packed
-    already (`pack_state`)."""
+def stale_states(conn: Connection, client: str, state: Mapping[str, pd.DataFrame],
+                 unchanged: Collection[str] = ()) -> list[str]:
+    """The entities of the client's new state (``stages.diff.next_state``) whose stored state
+    must be replaced: all but those in ``unchanged`` (no row written or ended) whose stored
+    state holds the same fields — their rows are the same."""
     s = schema.states
     held = dict(conn.execute(select(s.c.entity, s.c.columns).where(s.c.client == client)).all())
-    records = []
-    for entity, frame in state.items():
-        fields = [c for c in frame.columns if c not in ("row_hash", "active")]
-        if entity in unchanged and held.get(entity) == ",".join(fields):
-            continue
-        data = (packed or {}).get(entity) or pack_state({entity: frame})[entity]
-        records.append({"client": client, "entity": entity, "run_id": run_id,
-                        "rows": data.rows, "columns": ",".join(fields), "data": data.data})
-    conn.execute(s.delete().where(s.c.client == client,
-                                  s.c.entity.in_([r["entity"] for r in records])))
-    if records:
-        conn.execute(insert(s), records)
+    return [entity for entity, frame in state.items()
+            if entity not in unchanged or held.get(entity) != ",".join(_fields(frame.columns))]
 
 
-def pack_state(state: Mapping[str, pd.DataFrame], skip: Collection[str] = ()
-               ) -> dict[str, Packed]:
-    """The entities' state (but ``skip``'s) as the store keeps it."""
-    return {entity: Packed.of(pa.Table.from_pandas(frame, preserve_index=False))
-            for entity, frame in state.items() if entity not in skip}
+def pack_state(state: Mapping[str, pd.DataFrame], only: Collection[str]) -> dict[str, Packed]:
+    """The state of the entities ``only`` as the store keeps it."""
+    return {entity: Packed.of(pa.Table.from_pandas(state[entity], preserve_index=False))
+            for entity in only}
+
+
+def write_state(conn: Connection, client: str, run_id: str, packed: Mapping[str, Packed]
+                ) -> None:
+    """Replace the client's stored state of these entities (`pack_state`), in the caller's
+    transaction."""
+    s = schema.states
+    conn.execute(s.delete().where(s.c.client == client, s.c.entity.in_(list(packed))))
+    if packed:
+        conn.execute(insert(s), [
+            {"client": client, "entity": entity, "run_id": run_id, "rows": data.rows,
+             "columns": ",".join(_fields(data.columns)), "data": data.data}
+            for entity, data in packed.items()])
+
+
+def _fields(columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c not in ("row_hash", "active")]
 
 
 def erase_in_state(conn: Connection, client: str, entity: str, keys: pd.Series,

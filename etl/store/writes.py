@@ -36,7 +36,7 @@ from etl.core.model import ENTITIES, Kind
 from etl.store import schema
 from etl.store.ledger import RunRecord, enter_files, record_run, save_snapshot
 from etl.store.locks import lock_outbox
-from etl.store.state import key_arrays, pack_state, write_state
+from etl.store.state import key_arrays, pack_state, stale_states, write_state
 
 COPY_CHUNK_ROWS = 100_000
 # rows turned into Python values at a time for SQLite's executemany (bounds peak memory)
@@ -65,8 +65,9 @@ def apply(
     faults.point("load_before_data")
     unchanged = [name for name in ENTITIES if not len(changes.upserts.get(name, ()))
                  and not len(changes.ended.get(name, ()))]
-    # packed on the other core while the database takes the rows
-    packed = meanwhile(pack_state, state, unchanged) if state is not None else None
+    # the state to replace, packed on the other core while the database takes the rows
+    packed = (meanwhile(pack_state, state, stale_states(conn, run.client, state, unchanged))
+              if state is not None else None)
     enter_files(conn, run, files, now)
     for name, rows in changes.upserts.items():
         if len(rows):
@@ -77,8 +78,8 @@ def apply(
     faults.point("load_after_data")
     _analyze_after_bulk_writes(conn, changes)
     record_run(conn, run, files, now, status, changes.summary(), None, timings=timings)
-    if state is not None and packed is not None:
-        write_state(conn, run.client, run.run_id, state, unchanged, packed.result())
+    if packed is not None:
+        write_state(conn, run.client, run.run_id, packed.result())
     save_snapshot(conn, run, now, changes.counts, digest, raw_digest)
     if len(changes.events):  # last: the outbox lock is held from here to the commit
         append_events(conn, changes.events, run, now)
