@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -9,11 +10,25 @@ import pyarrow as pa
 
 def stream(table: pa.Table) -> bytes:
     """A table as one zstd-compressed Arrow IPC stream."""
+    return _stream([table])[0]
+
+
+def _stream(parts: Iterable[pa.Table]) -> tuple[bytes, int, tuple[str, ...]]:
+    """Tables of one schema, one after the other, as one zstd-compressed Arrow IPC stream, each
+    let go once written; with their rows and columns."""
+    parts = iter(parts)
+    first = next(parts)
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd")
-    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    rows, columns = 0, tuple(first.column_names)
+    with pa.ipc.new_stream(sink, first.schema, options=options) as writer:
+        writer.write_table(first)
+        rows += first.num_rows
+        del first
+        for table in parts:
+            writer.write_table(table)
+            rows += table.num_rows
+    return sink.getvalue().to_pybytes(), rows, columns
 
 
 @dataclass(frozen=True)
@@ -27,4 +42,11 @@ class Packed:
 
     @classmethod
     def of(cls, table: pa.Table) -> Packed:
-        return cls(table.num_rows, stream(table), tuple(table.column_names))
+        return cls.of_parts([table])
+
+    @classmethod
+    def of_parts(cls, parts: Iterable[pa.Table]) -> Packed:
+        """Tables of one schema packed as one, each let go once it is packed (when nothing
+        else holds it)."""
+        data, rows, columns = _stream(parts)
+        return cls(rows, data, columns)

@@ -81,19 +81,19 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     lines: dict[str, Lines | None] = {}
     observe.at("read")
     for role, path in roles.items():
-        data = _read_bytes(path)
-        try:
-            table, found = read_table(data, labels.get(path, str(path)), role,
-                                      mapping.columns(role), mapping.dialect)
+
+        def raw(data: bytes, header_line: int, encoding: str, role: str = role) -> None:
+            bodies[role] = body_digest(data, header_line, encoding)
+            lines[role] = (data_lines(data, header_line, mapping.dialect, encoding)
+                           if rows_on_their_own(mapping) and by_line(data, encoding) else None)
+
+        try:  # the file's bytes are handed over: not held while they are parsed
+            tables[role], found = read_table(_read_bytes(path), labels.get(path, str(path)),
+                                             role, mapping.columns(role), mapping.dialect, raw)
         except RejectedFile as exc:
             problems.append(_from_error(exc, labels.get(path, str(path))))
             continue
-        tables[role] = table
-        bodies[role] = body_digest(data, table.header_line, table.encoding)
-        lines[role] = (data_lines(data, table.header_line, mapping.dialect, table.encoding)
-                       if rows_on_their_own(mapping) and by_line(data, table.encoding) else None)
-        problems.append(found)
-        del data  # the file's bytes are not held while the rest is mapped
+        problems.append(found)  # (no name holds the table: the map lets go of its rows)
     if len(tables) < len(mapping.files):
         found = _redact(findings.concat(problems), mapping)
         return CheckResult(mapping.name, names, None, findings.judged(found, judge))
@@ -106,8 +106,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
         problems = [_on_rows(p, kept, tables) for p in problems] + [found]
         tables = kept
     observe.at("map")
-    entities, found = map_entities(mapping, tables)
-    tables.clear()  # the source text is not needed any more: free it before validating
+    entities, found = map_entities(mapping, tables)  # takes the tables: their text is let go
     observe.at("validate")
     problems += [found, validate(entities)]
     return CheckResult(mapping.name, names, entities, conclude(problems, mapping, judge), dialect,

@@ -10,12 +10,12 @@ entity frames keep their source file and line in provenance columns.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
-from etl.core import countries, findings, hashing, textops
+from etl.core import countries, findings, textops
 from etl.core.exports import printable
 from etl.core.mapping_format import (
     Coalesce,
@@ -27,7 +27,8 @@ from etl.core.mapping_format import (
     PerGroup,
     expression_sources,
 )
-from etl.core.model import ENTITIES, PROVENANCE, Entities, Entity, Kind, Lineage, SourceTable
+from etl.core.model import ENTITIES, PROVENANCE, Entities, Kind, Lineage, SourceTable
+from etl.stages.repeats import drop_repeats, joined
 from etl.stages.typed import to_date, to_decimal
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
@@ -36,28 +37,55 @@ _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
 _INVISIBLE = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u180e]"
 
 
-def map_entities(mapping: Mapping, tables: dict[str, SourceTable]) -> tuple[Entities, pd.DataFrame]:
-    """Canonical entity frames and the findings of mapping (bad keys, dates, numbers, codes)."""
+# Rows of a file mapped at a time: a larger file is mapped in parts, each let go of its source
+# text once mapped, so that the text and the entities are not held whole together (800k rows:
+# ~250 MB less at the peak). A file of fewer rows is mapped in one go.
+CHUNK_ROWS = 200_000
+
+
+def map_entities(mapping: Mapping, tables: dict[str, SourceTable]
+                 ) -> tuple[Entities, pd.DataFrame]:
+    """Canonical entity frames and the findings of mapping (bad keys, dates, numbers, codes).
+
+    The tables are taken out of ``tables`` as they are mapped (their rows are let go part by
+    part): the entities and findings are those of mapping each file whole."""
     problems: list[pd.DataFrame] = []
-    prepared: dict[str, pd.DataFrame] = {}
-    headers: dict[str, dict[str, str]] = {}
     key_sources = _key_sources(mapping)
-    for role, table in tables.items():
-        frame, found, hdrs = _prepare(mapping, table, key_sources.get(role, set()))
-        prepared[role] = frame
-        headers[role] = hdrs
-        problems.append(found)
+    files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
+    lineage: dict[tuple[str, str, int], str] = {}
+    parts: dict[str, list[pd.DataFrame]] = {}  # per entity: its rows of each part of the file
+    for role in list(tables):
+        table = tables.pop(role)
+        rest, table = table.frame, replace(table, frame=table.frame.iloc[:0])
+        specs = {n: spec for n, spec in mapping.entities.items() if spec.from_ == role}
+        whole = len(rest) <= CHUNK_ROWS
+        while True:
+            chunk, rest = (rest, rest.iloc[:0]) if whole else (rest.iloc[:CHUNK_ROWS],
+                                                                rest.iloc[CHUNK_ROWS:])
+            frame, found, headers = _prepare(mapping, replace(table, frame=chunk),
+                                             key_sources.get(role, set()))
+            del chunk  # the part's source text: only its prepared fields are needed now
+            problems.append(found)
+            for name, spec in specs.items():
+                out, found = _extract(mapping, name, spec, frame, headers, lineage, table.file)
+                parts.setdefault(name, []).append(out)
+                problems.append(found)
+            del frame
+            if rest.empty:
+                break
     frames: dict[str, pd.DataFrame] = {}
     produced: dict[str, pd.DataFrame] = {}
-    lineage: dict[tuple[str, str, int], str] = {}
     for name, spec in mapping.entities.items():
-        frame, found = _extract(mapping, name, spec, prepared[spec.from_], headers[spec.from_],
-                                lineage, tables[spec.from_].file)
-        produced[name] = frame[[*ENTITIES[name].key, *PROVENANCE]]
-        frames[name] = _drop_repeats(frame, ENTITIES[name])
-        problems.append(found)
+        entity = ENTITIES[name]
+        mapped = [p for p in parts[name] if len(p)] or parts[name][:1]
+        del parts[name]
+        if len(mapped) == 1:
+            out = mapped[0]
+            produced[name] = out[[*entity.key, *PROVENANCE]]
+            frames[name] = drop_repeats(out, entity)
+        else:
+            produced[name], frames[name] = joined(mapped, spec.repeat or (0,), entity)
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
-    files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
     return Entities(frames, Lineage(lineage), files, produced), findings.normalise(out)
 
 
@@ -201,41 +229,6 @@ def _extract(
             problems.append(findings.make(rule, file=file, line=out.loc[bad, "_line"],
                                           column=column.astype("str"), value=raw[bad], **params))
     return out[[*entity.field_names, *PROVENANCE]], findings.concat(problems)
-
-
-def _drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
-    """Drop exact repeats (a flat export repeats a unit on each resident's row), keeping the first.
-
-    Repeats of a flat export sit on neighbouring rows, so those go first by comparing each row
-    with the one before; then only rows whose key still occurs twice need the full comparison.
-    """
-    fields = entity.field_names
-    if len(frame) > 1:
-        same = np.logical_and.reduce([_same_as_previous(frame[f]) for f in fields])
-        frame = frame[~same]
-    if hashing.all_distinct([frame[k] for k in entity.key]):
-        return frame.reset_index(drop=True)
-    shared_key = frame.duplicated(subset=list(entity.key), keep=False)
-    if not shared_key.any():
-        return frame.reset_index(drop=True)
-    repeat = frame[shared_key].duplicated(subset=entity.field_names, keep="first")
-    return frame.drop(index=repeat[repeat].index).reset_index(drop=True)
-
-
-def _same_as_previous(values: pd.Series) -> np.ndarray:
-    """Per row: equal to the row before it (missing equals missing; the first row: False).
-    Compares two views of one array, without shifting a copy of the column."""
-    if pd.api.types.is_string_dtype(values):
-        column = textops.arrow(values)
-        cur, prev = column[1:], column[:-1]
-        both_missing = pc.and_(cur.is_null(), prev.is_null())
-        same = pc.or_(pc.fill_null(pc.equal(cur, prev), False), both_missing)
-        pairs = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
-    else:
-        array = values.to_numpy()
-        missing = pd.isna(array)
-        pairs = (array[1:] == array[:-1]) | (missing[1:] & missing[:-1])
-    return np.concatenate([[False], pairs])
 
 
 def _selected(spec: EntitySpec, frame: pd.DataFrame, n: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,18 +25,28 @@ from etl.stages.read.lines import first_lines, read_error, split_line
 from etl.stages.read.parse import clean, parse_exact, parse_fast
 from etl.stages.read.records import records
 
+Raw = Callable[[bytes, int, str], None]
+
 
 def read_table(
-    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect,
+    raw: Raw | None = None,
 ) -> tuple[SourceTable, pd.DataFrame]:
     """Read one export file; returns the table and cell-level findings.
+
+    ``raw(data, header_line, encoding)``: what the caller needs of the file's bytes, called
+    once the header is found and before the bytes are let go — a caller that hands over the
+    only reference (``read_table(path.read_bytes(), …)``) does not hold a legacy file's bytes
+    while their UTF-8 copy is parsed (175 MB of 800k rows).
 
     Raises ReadError when the bytes cannot be read at all (empty, binary, undecodable, no header,
     unclosed quote, a line the CSV parser gives up on) and MappingError when a required column is
     missing. The parsers' own errors (``csv.Error``, ``UnicodeError``) never leave this stage.
     """
+    given = [data]
+    del data  # `_read` holds the only reference
     try:
-        return _read(data, file, role, columns, dialect)
+        return _read(given, file, role, columns, dialect, raw)
     except csv.Error as exc:
         raise read_error("row.unreadable", file, detail=str(exc)) from exc
     except UnicodeDecodeError as exc:
@@ -47,14 +57,19 @@ def read_table(
 
 
 def _read(
-    data: bytes, file: str, role: str, columns: Mapping[str, Column], dialect: Dialect
+    given: list[bytes], file: str, role: str, columns: Mapping[str, Column], dialect: Dialect,
+    raw: Raw | None,
 ) -> tuple[SourceTable, pd.DataFrame]:
+    data = given.pop()
     try:
         body, encoding = decode(data, file, dialect.encoding)
     except BadByte as bad:
         raise undecodable(bad, file, columns, dialect) from None
     lines = first_lines(body)
     header_idx = find_header(lines, file, columns, dialect)
+    if raw is not None:
+        raw(data, header_idx + 1, encoding)
+    del data  # a legacy file's bytes: only their UTF-8 copy is parsed
     header = split_line(lines[header_idx], dialect)
     positions = resolve_columns(header, file, header_idx + 1, columns)
 
