@@ -107,8 +107,7 @@ def _analyze_after_bulk_writes(conn: Connection, changes: ChangeSet) -> None:
 
 def _parts(rows: pd.DataFrame, name: str, run: RunRecord, now: datetime) -> Iterator[pa.Table]:
     """The rows as the table's columns (`_values`), ``COPY_CHUNK_ROWS`` at a time: the columns
-    of one part are converted and held at a time, not those of every row (a first import of
-    800k rows: ~150 MB less)."""
+    of one part are converted and held at a time, not those of every row."""
     for start in range(0, max(len(rows), 1), COPY_CHUNK_ROWS):
         yield _values(rows.iloc[start:start + COPY_CHUNK_ROWS], name, run, now)
 
