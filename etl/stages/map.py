@@ -28,7 +28,7 @@ from etl.core.mapping_format import (
     expression_sources,
 )
 from etl.core.model import ENTITIES, PROVENANCE, Entities, Kind, Lineage, SourceTable
-from etl.stages.repeats import drop_repeats, joined
+from etl.stages.repeats import joined
 from etl.stages.typed import to_date, to_decimal
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
@@ -39,7 +39,7 @@ _INVISIBLE = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\
 
 # Rows of a file mapped at a time: a larger file is mapped in parts, each let go of its source
 # text once mapped, so that the text and the entities are not held whole together (800k rows:
-# ~250 MB less at the peak). A file of fewer rows is mapped in one go.
+# ~230 MB less at the peak). A file of fewer rows is mapped in one go.
 CHUNK_ROWS = 200_000
 
 
@@ -58,10 +58,8 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable]
         table = tables.pop(role)
         rest, table = table.frame, replace(table, frame=table.frame.iloc[:0])
         specs = {n: spec for n, spec in mapping.entities.items() if spec.from_ == role}
-        whole = len(rest) <= CHUNK_ROWS
         while True:
-            chunk, rest = (rest, rest.iloc[:0]) if whole else (rest.iloc[:CHUNK_ROWS],
-                                                                rest.iloc[CHUNK_ROWS:])
+            chunk, rest = rest.iloc[:CHUNK_ROWS], rest.iloc[CHUNK_ROWS:]
             frame, found, headers = _prepare(mapping, replace(table, frame=chunk),
                                              key_sources.get(role, set()))
             del chunk  # the part's source text: only its prepared fields are needed now
@@ -76,15 +74,8 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable]
     frames: dict[str, pd.DataFrame] = {}
     produced: dict[str, pd.DataFrame] = {}
     for name, spec in mapping.entities.items():
-        entity = ENTITIES[name]
-        mapped = [p for p in parts[name] if len(p)] or parts[name][:1]
-        del parts[name]
-        if len(mapped) == 1:
-            out = mapped[0]
-            produced[name] = out[[*entity.key, *PROVENANCE]]
-            frames[name] = drop_repeats(out, entity)
-        else:
-            produced[name], frames[name] = joined(mapped, spec.repeat or (0,), entity)
+        produced[name], frames[name] = joined(parts.pop(name), spec.repeat or (0,),
+                                              ENTITIES[name])
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
     return Entities(frames, Lineage(lineage), files, produced), findings.normalise(out)
 

@@ -53,10 +53,14 @@ def _same_as_previous(values: pd.Series) -> np.ndarray:
 
 def joined(parts: list[pd.DataFrame], groups: tuple[int, ...] | list[int], entity: Entity
            ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows an entity got from the parts of a file (each with rows), in the order mapping
-    the file whole gives them (column group by column group, each in line order), with its
-    repeats dropped. Each part's repeats are dropped first: a row that repeats one before it in
-    its part repeats it in the whole file too."""
+    """The rows an entity got from the parts of a file, as ``(produced, frame)``: every row
+    (key and provenance) and the rows without repeats — in the order mapping the file whole
+    gives them (column group by column group, each in line order). Each part's repeats are
+    dropped first: a row that repeats one before it in its part repeats it in the whole file
+    too. One part (a file mapped whole) is taken as it is."""
+    parts = [p for p in parts if len(p)] or parts[:1]
+    if len(parts) == 1:
+        return parts[0][[*entity.key, *PROVENANCE]], drop_repeats(parts[0], entity)
     runs: dict[int, list[tuple[pd.DataFrame, pd.DataFrame]]] = {n: [] for n in groups}
     while parts:
         out = parts.pop(0)
