@@ -173,9 +173,6 @@ class Entities:
     frames: dict[str, pd.DataFrame]
     lineage: Lineage
     files: dict[str, str]  # entity -> the export file its rows came from
-    # per entity: the key, line and column group of every row mapped, repeats included (which
-    # lines gave which keys: `etl.pipeline.delta`)
-    produced: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}

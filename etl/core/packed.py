@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from etl.core.meanwhile import meanwhile
 
 
 def stream(table: pa.Table) -> bytes:
@@ -50,3 +54,21 @@ class Packed:
         else holds it)."""
         data, rows, columns = _stream(parts)
         return cls(rows, data, columns)
+
+
+class Packing:
+    """Tables of one schema packed as one (`Packed.of_parts`) on a thread of its own as they
+    come: the caller hands each over (`add`) and goes on with its work while the other core
+    compresses it; `close` says there are no more and gives the packed table to come. Close
+    it whatever happens: the thread waits for the tables until then."""
+
+    def __init__(self) -> None:
+        self._tables: queue.SimpleQueue[pa.Table | None] = queue.SimpleQueue()
+        self._packed = meanwhile(Packed.of_parts, iter(self._tables.get, None))
+
+    def add(self, table: pa.Table) -> None:
+        self._tables.put(table)
+
+    def close(self) -> Future[Packed]:
+        self._tables.put(None)
+        return self._packed

@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Collection
 from collections.abc import Mapping as Overrides
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +19,10 @@ from etl.core import findings, observe, rules
 from etl.core.errors import Location, RejectedFile, SourceError
 from etl.core.mapping_format import Mapping, expression_sources
 from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.packed import Packed
 from etl.core.settle import settled
 from etl.core.severity import severities
+from etl.pipeline.linekeys import LineKeys
 from etl.pipeline.roles import match_roles
 from etl.pipeline.stamps import export_time
 from etl.stages.map import map_entities
@@ -42,7 +45,9 @@ class CheckResult:
     dialect: dict[str, dict] = field(default_factory=dict)  # per file role: form of the file
     export_time: datetime | None = None  # when the files say the ERP wrote them
     bodies: dict[str, str | None] = field(default_factory=dict)  # per role: read.body_digest
-    lines: dict[str, Lines | None] = field(default_factory=dict)  # per role: its data lines
+    # per role: its lines as the store keeps them, to come (`etl.pipeline.linekeys`); None: the
+    # file's lines cannot be read one by one
+    lines: dict[str, Future[Packed] | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -106,11 +111,16 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
         problems = [_on_rows(p, kept, tables) for p in problems] + [found]
         tables = kept
     observe.at("map")
-    entities, found = map_entities(mapping, tables)  # takes the tables: their text is let go
+    given = LineKeys(lines, mapping)
+    try:  # takes the tables: their text is let go
+        entities, found = map_entities(mapping, tables, given.part)
+    finally:
+        packed = given.close()
+    lines.clear()  # only the packed lines are kept
     observe.at("validate")
     problems += [found, validate(entities)]
     return CheckResult(mapping.name, names, entities, conclude(problems, mapping, judge), dialect,
-                       stamp, bodies, lines)
+                       stamp, bodies, packed)
 
 
 def conclude(problems: list[pd.DataFrame], mapping: Mapping, judge: dict[str, str]

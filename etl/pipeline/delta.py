@@ -18,8 +18,6 @@ are filtered — and the changed lines are clean. Anything else, and the whole e
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +29,12 @@ from etl.core import findings, textops
 from etl.core.changes import Comparison
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.core.model import ENTITIES, Entities, SourceTable
+from etl.core.model import ENTITIES, SourceTable
 from etl.core.packed import Packed
 from etl.core.severity import severities
 from etl.pipeline import unchanged
 from etl.pipeline.check import CheckResult, assign_roles, conclude, rows_on_their_own
+from etl.pipeline.linekeys import LineKeys
 from etl.pipeline.stamps import export_time
 from etl.stages import diff
 from etl.stages.map import map_entities
@@ -64,46 +63,13 @@ class Delta:
     token: str  # the client's stored state the lines belong to (`etl.store.lines`)
 
 
-# Lines packed at a time: the key columns of one part are held before they are compressed, not
-# those of every line (a first import of 800k rows: ~200 MB less).
-LINE_PART_ROWS = 100_000
-
-
-def line_table(lines: Lines, entities: Entities, mapping: Mapping, role: str,
-               part_rows: int | None = None) -> Iterator[pa.Table]:
-    """Per data line of file ``role``: its hash and, per entity and column group, the key it
-    gave (null: none) — in parts of ``part_rows`` lines (None: one part)."""
-    keys, index = {}, {}
-    for name, spec in mapping.entities.items():
-        if spec.from_ != role:
-            continue
-        produced = entities.produced[name]
-        keys[name] = textops.composite([produced[k] for k in ENTITIES[name].key])
-        at = np.searchsorted(lines.numbers, produced["_line"].to_numpy(np.int64))
-        groups = produced["_group"].to_numpy(np.int64)
-        for n in spec.repeat or (0,):
-            rows = np.flatnonzero(groups == n)
-            index[name, n] = np.full(len(lines.numbers), -1, np.int32 if len(produced) < 2**31
-                                     else np.int64)
-            index[name, n][at[rows]] = rows
-    step = max(part_rows or len(lines.numbers), 1)
-    for start in range(0, max(len(lines.numbers), 1), step):
-        part = slice(start, start + step)
-        columns = {"hash": pa.array(lines.hashes[part], pa.int64())}
-        for (name, n), where in index.items():
-            columns[f"{name}.{n}"] = pc.take(keys[name], pa.array(where[part],
-                                                                  mask=where[part] < 0))
-        yield pa.table(columns)
-
-
-def line_tables(checked: CheckResult, mapping: Mapping) -> dict[str, Packed] | None:
-    """The lines to store of a clean export read whole, packed; None when the next one could
-    not be read by its changed lines (see `check_changed`)."""
-    if checked.entities is None or any(checked.lines.get(r) is None for r in mapping.files):
+def packed_lines(checked: CheckResult) -> dict[str, Packed] | None:
+    """The lines to store of a clean export read whole (`etl.pipeline.linekeys`); None when the
+    next one could not be read by its changed lines (see `check_changed`)."""
+    if checked.entities is None or not checked.lines or any(
+            packed is None for packed in checked.lines.values()):
         return None
-    return {role: Packed.of_parts(line_table(lines, checked.entities, mapping, role,
-                                             LINE_PART_ROWS))
-            for role, lines in checked.lines.items() if lines is not None}
+    return {role: packed.result() for role, packed in checked.lines.items() if packed}
 
 
 def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, pa.Table],
@@ -125,7 +91,11 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     stamp, found = export_time(mapping, tables)
     form = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
                    "header": list(t.header)} for role, t in tables.items()}
-    entities, mapped = map_entities(mapping, tables)  # takes the tables
+    given = LineKeys(fresh, mapping, kept)  # the lines to store: the kept ones, then these
+    try:
+        entities, mapped = map_entities(mapping, tables, given.part)  # takes the tables
+    finally:
+        store = given.close()
     if not (found.empty and mapped.empty):
         return None
     keys = {name: _keys(name, mapping, kept) for name in ENTITIES}
@@ -135,12 +105,11 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
         return None
     checked = CheckResult(mapping.name, tuple(f.name for f in files), entities,
                           findings.empty(), form, stamp, bodies)
-    store = {role: Packed.of_parts(itertools.chain(
-        [kept[role]], line_table(fresh[role], entities, mapping, role))) for role in form}
     gone = {name: pc.unique(_keys(name, mapping, removed)) for name in ENTITIES}
     lost = {name: pc.filter(gone[name], pc.invert(textops.among(gone[name], keys[name])))
             for name in ENTITIES}
-    return Delta(checked, lost, store, token)
+    return Delta(checked, lost, {role: packed.result() for role, packed in store.items()
+                                 if packed is not None}, token)
 
 
 def _changed_lines(file: ExportFile, role: str, mapping: Mapping, stored: pa.Table | None,

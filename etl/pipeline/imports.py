@@ -17,7 +17,6 @@ from etl.core.config import SourceConfig
 from etl.core.errors import PlanOutdated, SourceError
 from etl.core.exports import ExportFile
 from etl.core.mapping_format import Mapping
-from etl.core.meanwhile import meanwhile
 from etl.core.settle import settled
 from etl.pipeline import again, delta, unchanged
 from etl.pipeline.check import CheckResult, check_export, in_key_column
@@ -190,14 +189,11 @@ def _import(
             run = RunRecord(run_id, name, source.client, started, export_time, verdict.label,
                             verdict.override_reason, findings.per_rule(checked.warnings),
                             findings.per_rule(findings.held(found)), ledger)
-            # the lines to keep are packed on the other core while the database takes the rows
-            lines = (meanwhile(delta.line_tables, checked, mapping) if changed is None
-                     and found.empty else None)
             tx.apply(changes, run, described, clock(), status, content, after, timings,
                      unchanged.raw_digest(reads, checked.bodies) if found.empty else None)
             tx.remember_dialect(key, checked.dialect)
             tx.keep_lines(key, source.client, run_id, reads, changed.lines if changed else
-                          lines.result() if lines else None)
+                          delta.packed_lines(checked) if found.empty else None)
             faults.point("load_before_commit")
     except _Rollback:
         status = "planned" if verdict.ok else "refused"

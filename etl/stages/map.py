@@ -10,6 +10,7 @@ entity frames keep their source file and line in provenance columns.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -28,7 +29,7 @@ from etl.core.mapping_format import (
     expression_sources,
 )
 from etl.core.model import ENTITIES, PROVENANCE, Entities, Kind, Lineage, SourceTable
-from etl.stages.repeats import joined
+from etl.stages.repeats import drop_repeats, joined
 from etl.stages.typed import to_date, to_decimal
 
 _SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
@@ -42,42 +43,52 @@ _INVISIBLE = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\
 # ~230 MB less at the peak). A file of fewer rows is mapped in one go.
 CHUNK_ROWS = 200_000
 
+# Told the rows each entity got from a part of a file: (file role, the part's last line — None
+# for the file's last part —, per entity its rows' key columns and provenance, repeats included).
+Produced = Callable[[str, int | None, dict[str, pd.DataFrame]], None]
 
-def map_entities(mapping: Mapping, tables: dict[str, SourceTable]
-                 ) -> tuple[Entities, pd.DataFrame]:
+
+def map_entities(mapping: Mapping, tables: dict[str, SourceTable],
+                 produced: Produced | None = None) -> tuple[Entities, pd.DataFrame]:
     """Canonical entity frames and the findings of mapping (bad keys, dates, numbers, codes).
 
     The tables are taken out of ``tables`` as they are mapped (their rows are let go part by
-    part): the entities and findings are those of mapping each file whole."""
+    part): the entities and findings are those of mapping each file whole. ``produced`` is
+    told, part by part, the rows (key and provenance) each entity got from a file's lines,
+    repeats included (`Produced`)."""
     problems: list[pd.DataFrame] = []
     key_sources = _key_sources(mapping)
     files = {name: tables[spec.from_].file for name, spec in mapping.entities.items()}
     lineage: dict[tuple[str, str, int], str] = {}
-    parts: dict[str, list[pd.DataFrame]] = {}  # per entity: its rows of each part of the file
+    parts: dict[str, list[pd.DataFrame]] = {}  # per entity, per part: its rows, repeats dropped
     for role in list(tables):
         table = tables.pop(role)
         rest, table = table.frame, replace(table, frame=table.frame.iloc[:0])
         specs = {n: spec for n, spec in mapping.entities.items() if spec.from_ == role}
         while True:
             chunk, rest = rest.iloc[:CHUNK_ROWS], rest.iloc[CHUNK_ROWS:]
+            last = None if rest.empty else int(chunk["_line"].iloc[-1])
             frame, found, headers = _prepare(mapping, replace(table, frame=chunk),
                                              key_sources.get(role, set()))
             del chunk  # the part's source text: only its prepared fields are needed now
             problems.append(found)
+            given = {}
             for name, spec in specs.items():
                 out, found = _extract(mapping, name, spec, frame, headers, lineage, table.file)
-                parts.setdefault(name, []).append(out)
+                given[name] = out[[*ENTITIES[name].key, *PROVENANCE]]
+                parts.setdefault(name, []).append(drop_repeats(out, ENTITIES[name]))
+                del out
                 problems.append(found)
             del frame
+            if produced is not None:
+                produced(role, last, given)
+            del given
             if rest.empty:
                 break
-    frames: dict[str, pd.DataFrame] = {}
-    produced: dict[str, pd.DataFrame] = {}
-    for name, spec in mapping.entities.items():
-        produced[name], frames[name] = joined(parts.pop(name), spec.repeat or (0,),
-                                              ENTITIES[name])
+    frames = {name: joined(parts.pop(name), spec.repeat or (0,), ENTITIES[name])
+              for name, spec in mapping.entities.items()}
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
-    return Entities(frames, Lineage(lineage), files, produced), findings.normalise(out)
+    return Entities(frames, Lineage(lineage), files), findings.normalise(out)
 
 
 def _key_sources(mapping: Mapping) -> dict[str, set[str]]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.core import hashing, textops
-from etl.core.model import PROVENANCE, Entity
+from etl.core.model import Entity
 
 
 def drop_repeats(frame: pd.DataFrame, entity: Entity) -> pd.DataFrame:
@@ -52,28 +52,23 @@ def _same_as_previous(values: pd.Series) -> np.ndarray:
 
 
 def joined(parts: list[pd.DataFrame], groups: tuple[int, ...] | list[int], entity: Entity
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows an entity got from the parts of a file, as ``(produced, frame)``: every row
-    (key and provenance) and the rows without repeats — in the order mapping the file whole
-    gives them (column group by column group, each in line order). Each part's repeats are
-    dropped first: a row that repeats one before it in its part repeats it in the whole file
-    too. One part (a file mapped whole) is taken as it is."""
+           ) -> pd.DataFrame:
+    """The rows an entity got from the parts of a file, each part without its repeats already
+    (`drop_repeats`: a row that repeats one before it in its part repeats it in the whole file
+    too), as mapping the file whole gives them: column group by column group, each in line
+    order, without repeats. One part (a file mapped whole) is taken as it is."""
     parts = [p for p in parts if len(p)] or parts[:1]
     if len(parts) == 1:
-        return parts[0][[*entity.key, *PROVENANCE]], drop_repeats(parts[0], entity)
-    runs: dict[int, list[tuple[pd.DataFrame, pd.DataFrame]]] = {n: [] for n in groups}
+        return parts[0]
+    runs: dict[int, list[pd.DataFrame]] = {n: [] for n in groups}
     while parts:
         out = parts.pop(0)
         group = out["_group"].to_numpy()
         cuts = [0, *(np.flatnonzero(group[1:] != group[:-1]) + 1).tolist(), len(out)]
         for start, end in itertools.pairwise(cuts):
-            run = out.iloc[start:end]
-            runs[int(group[start])].append((run[[*entity.key, *PROVENANCE]],
-                                            drop_repeats(run, entity)))
-    ordered = [pair for n in groups for pair in runs[n]]
-    return (_contiguous(pd.concat([p for p, _ in ordered], ignore_index=True)),
-            _contiguous(drop_repeats(pd.concat([f for _, f in ordered], ignore_index=True),
-                                      entity)))
+            runs[int(group[start])].append(out.iloc[start:end])
+    ordered = [frame for n in groups for frame in runs[n]]
+    return _contiguous(drop_repeats(pd.concat(ordered, ignore_index=True), entity))
 
 
 def _contiguous(frame: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from etl.core import findings, hashing
 from etl.core.errors import RejectedFile
@@ -22,7 +23,7 @@ from etl.core.model import SourceTable
 from etl.stages.read.encoding import transcode
 from etl.stages.read.header import resolve_columns
 from etl.stages.read.lines import split_line
-from etl.stages.read.parse import parse_fast
+from etl.stages.read.parse import as_frame, parse_fast
 from etl.stages.read.records import records
 from etl.stages.read.table import Marks, finish
 
@@ -85,10 +86,11 @@ def read_lines(data: bytes, lines: Lines, pick: np.ndarray, file: str, role: str
         places = resolve_columns(header, file, lines.header_line, columns)
     except (UnicodeDecodeError, RejectedFile):
         return None
-    frame = (parse_fast(memoryview(body)[end + 1:], header, places, dialect, len(numbers))
-             if len(numbers) else pd.DataFrame({p: pd.Series([], dtype="str") for p in places}))
-    if frame is None:
+    parsed = (parse_fast(memoryview(body)[end + 1:], header, places, dialect, len(numbers))
+              if len(numbers) else pa.table({p: pa.array([], pa.string()) for p in places}))
+    if parsed is None:
         return None
+    frame = as_frame(parsed)
     frame["_line"] = numbers
     return finish(frame, findings.empty(), Marks.of(body), header, places, file, role, encoding,
                   lines.header_line, title, empty=True)

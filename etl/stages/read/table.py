@@ -22,7 +22,7 @@ from etl.stages.read.encoding import (
 )
 from etl.stages.read.header import find_header, resolve_columns
 from etl.stages.read.lines import first_lines, read_error, split_line
-from etl.stages.read.parse import clean, parse_exact, parse_fast
+from etl.stages.read.parse import as_frame, clean, parse_exact, parse_fast
 from etl.stages.read.records import records
 
 Raw = Callable[[bytes, int, str], None]
@@ -82,17 +82,19 @@ def _read(
     if not len(lines_of_rows):
         raise read_error("file.no_data", file, header_idx + 1)
 
-    frame = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
-             else None)
+    marks = Marks.of(body)
+    parsed = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
+              else None)
     bad_rows = findings.empty()
-    if frame is None:
+    if parsed is None:
         frame, bad_rows = parse_exact(
             bytes(data_body), header, positions, dialect, file, int(first_line[0]),
             unbalanced=not balanced)
-    else:
+    # the decoded text (a copy of a legacy file's): not held while the rows are converted
+    del data_body, body
+    if parsed is not None:
+        frame = as_frame(parsed)
         frame["_line"] = lines_of_rows
-    marks = Marks.of(body)
-    del data_body, body  # the decoded text (a copy of a legacy file's): not held while cleaning
     return finish(frame, bad_rows, marks, header, positions, file, role, encoding,
                   header_idx + 1, tuple(lines[:header_idx]))
 
