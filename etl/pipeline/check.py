@@ -22,12 +22,13 @@ from etl.core.model import ENTITIES, Entities, SourceTable
 from etl.core.packed import Packed
 from etl.core.settle import settled
 from etl.core.severity import severities
-from etl.pipeline.linekeys import LineKeys
+from etl.core.trim import trim
+from etl.pipeline.linekeys import Hashed, LineKeys
 from etl.pipeline.roles import match_roles
 from etl.pipeline.stamps import export_time
 from etl.stages.map import map_entities
 from etl.stages.read import body_digest, normalise_header, read_table
-from etl.stages.read.delta import Lines, data_lines
+from etl.stages.read.delta import data_lines
 from etl.stages.read.encoding import by_line
 from etl.stages.validate import validate
 
@@ -83,14 +84,15 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
     roles, problems = assign_roles(paths, mapping, labels)
     tables: dict[str, SourceTable] = {}
     bodies: dict[str, str | None] = {}
-    lines: dict[str, Lines | None] = {}
+    lines: dict[str, Hashed | None] = {}
     observe.at("read")
     for role, path in roles.items():
 
         def raw(data: bytes, header_line: int, encoding: str, role: str = role) -> None:
             bodies[role] = body_digest(data, header_line, encoding)
-            lines[role] = (data_lines(data, header_line, mapping.dialect, encoding)
-                           if rows_on_their_own(mapping) and by_line(data, encoding) else None)
+            lines[role] = Hashed.of(data_lines(data, header_line, mapping.dialect, encoding)
+                                    if rows_on_their_own(mapping) and by_line(data, encoding)
+                                    else None)
 
         try:  # the file's bytes are handed over: not held while they are parsed
             tables[role], found = read_table(_read_bytes(path), labels.get(path, str(path)),
@@ -99,6 +101,7 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
             problems.append(_from_error(exc, labels.get(path, str(path))))
             continue
         problems.append(found)  # (no name holds the table: the map lets go of its rows)
+        trim()  # what reading the file freed
     if len(tables) < len(mapping.files):
         found = _redact(findings.concat(problems), mapping)
         return CheckResult(mapping.name, names, None, findings.judged(found, judge))
@@ -111,12 +114,11 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
         problems = [_on_rows(p, kept, tables) for p in problems] + [found]
         tables = kept
     observe.at("map")
-    given = LineKeys(lines, mapping)
+    given = LineKeys(lines, mapping)  # takes the lines: only their packed keys are kept
     try:  # takes the tables: their text is let go
         entities, found = map_entities(mapping, tables, given.part)
     finally:
         packed = given.close()
-    lines.clear()  # only the packed lines are kept
     observe.at("validate")
     problems += [found, validate(entities)]
     return CheckResult(mapping.name, names, entities, conclude(problems, mapping, judge), dialect,

@@ -34,7 +34,7 @@ from etl.core.packed import Packed
 from etl.core.severity import severities
 from etl.pipeline import unchanged
 from etl.pipeline.check import CheckResult, assign_roles, conclude, rows_on_their_own
-from etl.pipeline.linekeys import LineKeys
+from etl.pipeline.linekeys import Hashed, LineKeys
 from etl.pipeline.stamps import export_time
 from etl.stages import diff
 from etl.stages.map import map_entities
@@ -91,7 +91,8 @@ def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, p
     stamp, found = export_time(mapping, tables)
     form = {role: {"encoding": t.encoding, "delimiter": mapping.dialect.delimiter,
                    "header": list(t.header)} for role, t in tables.items()}
-    given = LineKeys(fresh, mapping, kept)  # the lines to store: the kept ones, then these
+    # the lines to store: the kept ones, then these
+    given = LineKeys({role: Hashed.of(lines) for role, lines in fresh.items()}, mapping, kept)
     try:
         entities, mapped = map_entities(mapping, tables, given.part)  # takes the tables
     finally:

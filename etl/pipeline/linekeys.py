@@ -10,6 +10,7 @@ goes on — the keys of every row mapped are never held together (a first import
 from __future__ import annotations
 
 from concurrent.futures import Future
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,22 +24,35 @@ from etl.core.packed import Packed, Packing
 from etl.stages.read.delta import Lines
 
 
+class Hashed(NamedTuple):
+    """What the keys of a file's lines are packed with: the line each data record begins on and
+    its hash (`Lines` without the byte ranges)."""
+
+    numbers: np.ndarray
+    hashes: np.ndarray
+
+    @classmethod
+    def of(cls, lines: Lines | None) -> Hashed | None:
+        return cls(lines.numbers, lines.hashes) if lines is not None else None
+
+
 class LineKeys:
     """Collects, file by file, the keys each data line gave (`part`), packing them as they come;
     `close` (whatever happens) gives each file's packed lines to come — None for a file whose
     lines cannot be read one by one."""
 
-    def __init__(self, lines: dict[str, Lines | None], mapping: Mapping,
+    def __init__(self, lines: dict[str, Hashed | None], mapping: Mapping,
                  first: dict[str, pa.Table] | None = None):
-        """``lines``: per file role, its data lines (those read, for the changed lines);
-        ``first``: per role, lines already packed the same way (a next export's unchanged
-        lines), stored before these."""
+        """``lines``: per file role, its data lines (those read, for the changed lines), taken
+        out as each file's last part is packed; ``first``: per role, lines already packed the
+        same way (a next export's unchanged lines), stored before these."""
         self._lines = lines
         self._done = dict.fromkeys(lines, 0)
         self._groups = {role: {name: spec.repeat or (0,) for name, spec in
                                mapping.entities.items() if spec.from_ == role}
                         for role in lines}
         self._packing = {role: Packing() for role, seen in lines.items() if seen is not None}
+        self._packed: dict[str, Future[Packed] | None] = dict.fromkeys(lines)
         for role, table in (first or {}).items():
             self._packing[role].add(table)
 
@@ -65,10 +79,14 @@ class LineKeys:
                 where[at[given]] = given
                 columns[f"{name}.{n}"] = pc.take(keys, pa.array(where, mask=where < 0))
         self._packing[role].add(pa.table(columns))
+        if last_line is None:  # the file's last part: its lines are let go
+            del self._lines[role]
+            self._packed[role] = self._packing.pop(role).close()
 
     def close(self) -> dict[str, Future[Packed] | None]:
         """Per file role, its packed lines to come (None: its lines cannot be read one by
         one)."""
-        self._lines = {}
-        return {role: self._packing[role].close() if role in self._packing else None
-                for role in self._done}
+        for role in list(self._packing):
+            self._packed[role] = self._packing.pop(role).close()
+        self._lines.clear()
+        return self._packed

@@ -28,7 +28,8 @@ from etl.core.mapping_format import (
     PerGroup,
     expression_sources,
 )
-from etl.core.model import ENTITIES, PROVENANCE, Entities, Kind, Lineage, SourceTable
+from etl.core.model import ENTITIES, LINE, PROVENANCE, Entities, Kind, Lineage, SourceTable
+from etl.core.trim import trim
 from etl.stages.repeats import drop_repeats, joined
 from etl.stages.typed import to_date, to_decimal
 
@@ -83,6 +84,7 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable],
             if produced is not None:
                 produced(role, last, given)
             del given
+            trim()  # what mapping the part freed
             if rest.empty:
                 break
     frames = {name: joined(parts.pop(name), spec.repeat or (0,), ENTITIES[name])
@@ -199,7 +201,7 @@ def _extract(
     groups = spec.repeat or (0,)
     parts = []
     for position, n in enumerate(groups):
-        part = {"_line": frame["_line"], "_group": n}
+        part = {"_line": frame["_line"], "_group": np.full(len(frame), n, LINE)}
         for fname, expr in spec.fields.items():
             part[fname], lineage[(name, fname, n)] = _evaluate(
                 mapping, expr, frame, headers, n, position

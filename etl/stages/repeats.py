@@ -56,10 +56,11 @@ def joined(parts: list[pd.DataFrame], groups: tuple[int, ...] | list[int], entit
     """The rows an entity got from the parts of a file, each part without its repeats already
     (`drop_repeats`: a row that repeats one before it in its part repeats it in the whole file
     too), as mapping the file whole gives them: column group by column group, each in line
-    order, without repeats. One part (a file mapped whole) is taken as it is."""
-    parts = [p for p in parts if len(p)] or parts[:1]
+    order, without repeats. One part (a file mapped whole) is taken as it is. ``parts`` is
+    emptied: each part's rows are let go as they are joined."""
+    parts[:] = [p for p in parts if len(p)] or parts[:1]  # the caller's list: it lets go too
     if len(parts) == 1:
-        return parts[0]
+        return parts.pop()
     runs: dict[int, list[pd.DataFrame]] = {n: [] for n in groups}
     while parts:
         out = parts.pop(0)
@@ -67,8 +68,10 @@ def joined(parts: list[pd.DataFrame], groups: tuple[int, ...] | list[int], entit
         cuts = [0, *(np.flatnonzero(group[1:] != group[:-1]) + 1).tolist(), len(out)]
         for start, end in itertools.pairwise(cuts):
             runs[int(group[start])].append(out.iloc[start:end])
-    ordered = [frame for n in groups for frame in runs[n]]
-    return _contiguous(drop_repeats(pd.concat(ordered, ignore_index=True), entity))
+    ordered = [frame for n in groups for frame in runs.pop(n)]
+    frame = drop_repeats(pd.concat(ordered, ignore_index=True), entity)
+    del ordered  # the parts' text: each column's pieces let go as it is joined
+    return _contiguous(frame)
 
 
 def _contiguous(frame: pd.DataFrame) -> pd.DataFrame:

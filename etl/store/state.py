@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, func, insert, select, text, tuple_, up
 from etl.core.canonical import canonical
 from etl.core.model import ENTITIES
 from etl.core.packed import Packed, stream
+from etl.core.trim import trim
 from etl.store import schema
 
 
@@ -70,8 +71,10 @@ def stale_states(conn: Connection, client: str, state: Mapping[str, pd.DataFrame
 
 def pack_state(state: Mapping[str, pd.DataFrame], only: Collection[str]) -> dict[str, Packed]:
     """The state of the entities ``only`` as the store keeps it."""
-    return {entity: Packed.of(pa.Table.from_pandas(state[entity], preserve_index=False))
-            for entity in only}
+    packed = {entity: Packed.of(pa.Table.from_pandas(state[entity], preserve_index=False))
+              for entity in only}
+    trim()  # what packing freed (its thread's own heap)
+    return packed
 
 
 def write_state(conn: Connection, client: str, run_id: str, packed: Mapping[str, Packed]

@@ -40,7 +40,8 @@ from etl.store.ledger import RunRecord, enter_files, record_run, save_snapshot
 from etl.store.locks import lock_outbox
 from etl.store.state import key_arrays, pack_state, stale_states, write_state
 
-COPY_CHUNK_ROWS = 100_000
+# rows converted and encoded for COPY at a time (bounds the memory a part takes beside the rows)
+COPY_CHUNK_ROWS = 20_000
 # rows turned into Python values at a time for SQLite's executemany (bounds peak memory)
 SQLITE_CHUNK_ROWS = 50_000
 

@@ -11,7 +11,8 @@ import pandas as pd
 
 from etl.core import findings
 from etl.core.mapping_format import Column, Dialect
-from etl.core.model import SourceTable
+from etl.core.model import LINE, SourceTable
+from etl.core.trim import trim
 from etl.stages.read.encoding import (
     BadByte,
     character_findings,
@@ -81,6 +82,9 @@ def _read(
     lines_of_rows = first_line[~blank]
     if not len(lines_of_rows):
         raise read_error("file.no_data", file, header_idx + 1)
+    first = int(first_line[0])
+    del starts, ends, first_line, length, blank
+    trim()  # what decoding and finding the records freed: not held while the rows are parsed
 
     marks = Marks.of(body)
     parsed = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
@@ -88,7 +92,7 @@ def _read(
     bad_rows = findings.empty()
     if parsed is None:
         frame, bad_rows = parse_exact(
-            bytes(data_body), header, positions, dialect, file, int(first_line[0]),
+            bytes(data_body), header, positions, dialect, file, first,
             unbalanced=not balanced)
     # the decoded text (a copy of a legacy file's): not held while the rows are converted
     del data_body, body
@@ -120,6 +124,7 @@ def finish(frame: pd.DataFrame, bad_rows: pd.DataFrame, marks: Marks,
     """The parsed rows (``_line`` set) as a SourceTable: cells trimmed, empty rows dropped, the
     characters of every cell checked (``marks``: of the UTF-8 bytes the rows were parsed from).
     ``empty``: the rows are some of a file's, and may be none."""
+    frame["_line"] = frame["_line"].to_numpy(LINE)
     frame = clean(frame, list(positions), nbsp=marks.nbsp)
     kept = list(positions)
     frame = frame[~(frame[kept] == "").all(axis=1)].reset_index(drop=True)
