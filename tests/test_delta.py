@@ -230,5 +230,6 @@ def test_a_source_of_client_codes_is_always_read_whole(tmp_path: Path) -> None:
         assert result.status == "applied" and "check" in result.timings
     with database.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM etl_lines")).scalar() == 0
-    assert check_export([path], spec).lines == {"rows": None}
+    assert check_export([path], spec, keep_lines=True).lines == {"rows": None}
+    assert check_export([path], spec).lines == {}  # not asked for
     database.engine.dispose()

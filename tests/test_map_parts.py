@@ -44,11 +44,11 @@ def test_mapping_in_parts_gives_what_mapping_whole_gives(tmp_path: Path,
     checked = 0
     for dialect, files in _exports(tmp_path):
         spec = mapping(dialect)
-        whole = check_export(files, spec)
+        whole = check_export(files, spec, keep_lines=True)
         lines = sum(len(f.read_bytes().splitlines()) for f in files)
         for rows in ((6,) if lines < 100 else (97, 250)):
             monkeypatch.setattr(map_stage, "CHUNK_ROWS", rows)
-            parts = check_export(files, spec)
+            parts = check_export(files, spec, keep_lines=True)
             monkeypatch.undo()
             where = f"{dialect} {[f.name for f in files]} in parts of {rows}"
             pd.testing.assert_frame_equal(parts.findings, whole.findings, obj=where)

@@ -70,13 +70,14 @@ def group_exports(paths: list[Path], mapping: Mapping) -> list[list[Path]]:
 
 def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | None = None,
                  severity: Overrides[str, str] | None = None, clients: Collection[str] = (),
-                 only: Collection[str] = ()) -> CheckResult:
+                 only: Collection[str] = (), keep_lines: bool = False) -> CheckResult:
     """Read, map and validate one export; every problem ends up in ``findings``, none is raised
     but SourceError when a file cannot be opened. ``labels`` name files in findings (default:
     their paths). ``severity``: the source's ``rules:``, over the mapping's and the catalogue's.
     ``clients``: the codes of the mapping's ``client_column`` the source imports (any other is
     ``client.foreign``); ``only``: the codes of the one client checked now (the rest of a
-    source that feeds several is left out)."""
+    source that feeds several is left out). ``keep_lines``: the data lines are hashed and the
+    keys each gave packed (``CheckResult.lines``), for an import that stores them."""
     settled()  # the libraries are loaded (`etl.core.settle`)
     labels = labels or {}
     judge = severities(mapping.rules, severity or {})
@@ -90,9 +91,10 @@ def check_export(paths: list[Path], mapping: Mapping, labels: dict[Path, str] | 
 
         def raw(data: bytes, header_line: int, encoding: str, role: str = role) -> None:
             bodies[role] = body_digest(data, header_line, encoding)
-            lines[role] = Hashed.of(data_lines(data, header_line, mapping.dialect, encoding)
-                                    if rows_on_their_own(mapping) and by_line(data, encoding)
-                                    else None)
+            if keep_lines:
+                lines[role] = Hashed.of(data_lines(data, header_line, mapping.dialect, encoding)
+                                        if rows_on_their_own(mapping) and by_line(data, encoding)
+                                        else None)
 
         try:  # the file's bytes are handed over: not held while they are parsed
             tables[role], found = read_table(_read_bytes(path), labels.get(path, str(path)),

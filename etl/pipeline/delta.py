@@ -66,10 +66,10 @@ class Delta:
 def packed_lines(checked: CheckResult) -> dict[str, Packed] | None:
     """The lines to store of a clean export read whole (`etl.pipeline.linekeys`); None when the
     next one could not be read by its changed lines (see `check_changed`)."""
-    if checked.entities is None or not checked.lines or any(
-            packed is None for packed in checked.lines.values()):
+    packed = checked.lines
+    if checked.entities is None or not packed or None in packed.values():
         return None
-    return {role: packed.result() for role, packed in checked.lines.items() if packed}
+    return {role: lines.result() for role, lines in packed.items() if lines}
 
 
 def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, pa.Table],

@@ -123,7 +123,7 @@ def _import(
     unchanged.forget()  # the files' bytes: the whole read reads them itself
     checked = changed.checked if changed else check_export(
         [f.path for f in described], mapping, {f.path: f.name for f in described}, source.rules,
-        source.clients, codes)
+        source.clients, codes, keep_lines=not dry_run)
     lap("check" if changed is None else "lines")  # lines: only the changed lines were read
     export_time = checked.export_time or export_time  # the files' own word first
     held, beyond = (None, None) if checked.ok else holding(checked, source, mapping)
