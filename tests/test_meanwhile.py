@@ -1,5 +1,6 @@
 """Work on the other core (`etl.core.meanwhile`): its result or its exception waits in the future,
-and its thread ends with it; tables packed there as they come (`etl.core.packed.Packing`)."""
+and its thread ends with it; tables packed there as they come (`etl.core.packed.Packing`); work
+on both cores (`each`) gives what one item after the other gives."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import threading
 import pyarrow as pa
 import pytest
 
-from etl.core.meanwhile import meanwhile
+from etl.core import meanwhile as meanwhile_module
+from etl.core.meanwhile import each, meanwhile
 from etl.core.packed import Packing
 
 
@@ -54,3 +56,29 @@ def test_packing_packs_the_tables_as_they_come_and_its_thread_ends_when_closed()
         if thread.name.startswith("meanwhile"):
             thread.join(5)
     assert not _threads()
+
+
+def test_each_works_two_at_a_time_in_order_and_one_at_a_time_above_its_rows() -> None:
+    both = threading.Barrier(2, timeout=5)  # passed only when two items are worked on at once
+
+    def work(x: int) -> tuple[int, str]:
+        if x < 2:
+            both.wait()
+        return x * x, threading.current_thread().name
+
+    out = each(work, range(6), rows=6)
+    assert [square for square, _ in out] == [0, 1, 4, 9, 16, 25]
+    assert {name for _, name in out[:2]} == {"both-cores_0", "both-cores_1"}
+
+    alone = each(lambda x: threading.current_thread().name, range(3),
+                 rows=meanwhile_module.BOTH_CORES_ROWS + 1)
+    assert alone == [threading.current_thread().name] * 3
+
+    def broken(x: int) -> int:
+        if x == 3:
+            raise ValueError(f"damaged {x}")
+        return x
+
+    for rows in (3, meanwhile_module.BOTH_CORES_ROWS + 1):
+        with pytest.raises(ValueError, match="damaged 3"):
+            each(broken, range(5), rows=rows)

@@ -179,3 +179,8 @@ class Entities:
 
     def counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
+
+    @property
+    def rows(self) -> int:
+        """Of every entity together."""
+        return sum(len(frame) for frame in self.frames.values())

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from etl.core import hashing, textops
 from etl.core.canonical import canonical, key_of, row_hash
 from etl.core.changes import EVENT_COLUMNS, ChangeSet, Comparison, event_rows
+from etl.core.meanwhile import each
 from etl.core.model import ENTITIES, Entities, Kind
 
 NAME_FIELDS = ("salutation", "title", "first_name", "last_name", "company_name")
@@ -26,13 +27,15 @@ CONTACT_FIELDS = ("email", "email_secondary", "phone", "mobile")
 
 
 def prepare(new: Entities) -> dict[str, pd.DataFrame]:
-    """The export's entities in canonical form with their row hashes."""
-    out = {}
-    for name in ENTITIES:
+    """The export's entities in canonical form with their row hashes (`etl.core.meanwhile.each`:
+    two entities at a time)."""
+
+    def one(name: str) -> pd.DataFrame:
         cur = canonical(new.frames[name], name)
         cur["row_hash"] = row_hash(cur)
-        out[name] = cur
-    return out
+        return cur
+
+    return dict(zip(ENTITIES, each(one, ENTITIES, new.rows), strict=True))
 
 
 def digest(prepared: dict[str, pd.DataFrame]) -> str:

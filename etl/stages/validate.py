@@ -12,6 +12,7 @@ import pandera.pandas as pa
 import pyarrow as pa_
 
 from etl.core import findings, textops
+from etl.core.meanwhile import each
 from etl.core.model import ENTITIES, Entities
 from etl.core.rules import RULES
 from schemas import WIDE_CHECK_COLUMNS, schema_for
@@ -25,7 +26,8 @@ _BUILTIN_RULES = {
 
 def validate(entities: Entities, known: Mapping[str, pa_.ChunkedArray] | None = None
              ) -> pd.DataFrame:
-    """All findings of all entities (empty when the export is valid); raises nothing on bad data.
+    """All findings of all entities (empty when the export is valid), two entities at a time
+    (`etl.core.meanwhile.each`); raises nothing on bad data.
     ``known``: per entity, keys the export has besides those of ``entities`` (references to them
     are valid: the rows of an export's unchanged lines, `etl.pipeline.delta`)."""
     known = known or {}
@@ -35,14 +37,16 @@ def validate(entities: Entities, known: Mapping[str, pa_.ChunkedArray] | None = 
         for name, frame in entities.frames.items()
         if len(ENTITIES[name].key) == 1
     }
-    parts = [_too_long(entities)]
-    for name, frame in entities.frames.items():
-        schema = schema_for(name, refs)
+
+    def one(name: str) -> pd.DataFrame:
+        frame = entities.frames[name]
         try:
-            schema.validate(frame[ENTITIES[name].field_names], lazy=True)
+            schema_for(name, refs).validate(frame[ENTITIES[name].field_names], lazy=True)
         except pa.errors.SchemaErrors as exc:
-            parts.append(_to_findings(name, frame, exc.failure_cases, entities))
-    return findings.concat(parts)
+            return _to_findings(name, frame, exc.failure_cases, entities)
+        return findings.empty()
+
+    return findings.concat([_too_long(entities), *each(one, entities.frames, entities.rows)])
 
 
 def _too_long(entities: Entities) -> pd.DataFrame:
