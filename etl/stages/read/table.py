@@ -11,6 +11,7 @@ import pandas as pd
 
 from etl.core import findings
 from etl.core.mapping_format import Column, Dialect
+from etl.core.meanwhile import meanwhile
 from etl.core.model import LINE, SourceTable
 from etl.core.trim import trim
 from etl.stages.read.encoding import (
@@ -68,25 +69,18 @@ def _read(
         raise undecodable(bad, file, columns, dialect) from None
     lines = first_lines(body)
     header_idx = find_header(lines, file, columns, dialect)
-    if raw is not None:
-        raw(data, header_idx + 1, encoding)
+    # what the caller needs of the file's bytes, on the other core while the records are found
+    given_raw = meanwhile(raw, data, header_idx + 1, encoding) if raw is not None else None
     del data  # a legacy file's bytes: only their UTF-8 copy is parsed
-    header = split_line(lines[header_idx], dialect)
-    positions = resolve_columns(header, file, header_idx + 1, columns)
-
-    starts, ends, first_line, body_end, balanced = records(body, header_idx, dialect)
-    data_body = memoryview(body)[starts[0] if len(starts) else body_end : body_end]
-    # pyarrow skips empty lines ("" or a lone CR); so must the line numbers
-    length = ends - starts
-    blank = (length == 0) | ((length == 1) & (np.frombuffer(body, np.uint8)[starts] == 13))
-    lines_of_rows = first_line[~blank]
-    if not len(lines_of_rows):
-        raise read_error("file.no_data", file, header_idx + 1)
-    first = int(first_line[0])
-    del starts, ends, first_line, length, blank
+    try:
+        header = split_line(lines[header_idx], dialect)
+        positions = resolve_columns(header, file, header_idx + 1, columns)
+        data_body, lines_of_rows, first, balanced = _records(body, header_idx, file, dialect)
+        marks = Marks.of(body)
+    finally:
+        if given_raw is not None:
+            given_raw.result()  # and with it the file's bytes are let go
     trim()  # what decoding and finding the records freed: not held while the rows are parsed
-
-    marks = Marks.of(body)
     parsed = (parse_fast(data_body, header, positions, dialect, len(lines_of_rows)) if balanced
               else None)
     bad_rows = findings.empty()
@@ -101,6 +95,21 @@ def _read(
         frame["_line"] = lines_of_rows
     return finish(frame, bad_rows, marks, header, positions, file, role, encoding,
                   header_idx + 1, tuple(lines[:header_idx]))
+
+
+def _records(body: bytes | bytearray, header_idx: int, file: str, dialect: Dialect
+             ) -> tuple[memoryview, np.ndarray, int, bool]:
+    """The data records' bytes, the line each row begins on, the first one's, and whether the
+    quotes pair up."""
+    starts, ends, first_line, body_end, balanced = records(body, header_idx, dialect)
+    data_body = memoryview(body)[starts[0] if len(starts) else body_end : body_end]
+    # pyarrow skips empty lines ("" or a lone CR); so must the line numbers
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (np.frombuffer(body, np.uint8)[starts] == 13))
+    lines_of_rows = first_line[~blank]
+    if not len(lines_of_rows):
+        raise read_error("file.no_data", file, header_idx + 1)
+    return data_body, lines_of_rows, int(first_line[0]), balanced
 
 
 @dataclass(frozen=True)
