@@ -1,6 +1,7 @@
-"""Validation and the row hashes work on two entities at a time (`etl.core.meanwhile.each`):
-their findings and prepared frames are exactly those of one entity after the other — for every
-sample export, good and damaged, and generated ones."""
+"""The map, validation and the row hashes work on two entities at a time
+(`etl.core.meanwhile.each`): their entities, lines, findings and prepared frames are exactly
+those of one entity after the other — for every sample export, good and damaged, and generated
+ones."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from etl.core import meanwhile
 from etl.pipeline import check_export
 from etl.stages import diff
 from tests.conftest import mapping
-from tests.test_map_parts import _exports
+from tests.test_map_parts import _exports, _lines
 
 
 def test_two_entities_at_a_time_give_what_one_after_the_other_gives(
@@ -21,19 +22,23 @@ def test_two_entities_at_a_time_give_what_one_after_the_other_gives(
     checked = 0
     for dialect, files in _exports(tmp_path):
         spec = mapping(dialect)
-        both = check_export(files, spec)
+        both = check_export(files, spec, keep_lines=True)
         monkeypatch.setattr(meanwhile, "BOTH_CORES_ROWS", -1)  # one entity at a time
-        alone = check_export(files, spec)
+        alone = check_export(files, spec, keep_lines=True)
         alone_prepared = diff.prepare(alone.entities) if alone.entities else None
         monkeypatch.undo()
         where = f"{dialect} {[f.name for f in files]}"
         pd.testing.assert_frame_equal(both.findings, alone.findings, obj=where)
         if both.entities is None:
             continue
+        assert alone.entities is not None and alone_prepared is not None
+        assert both.entities.lineage == alone.entities.lineage, where
+        assert _lines(both) == _lines(alone), where
         prepared = diff.prepare(both.entities)
-        assert alone_prepared is not None
         assert list(prepared) == list(alone_prepared)
         for name, frame in prepared.items():
+            pd.testing.assert_frame_equal(both.entities.frames[name],
+                                          alone.entities.frames[name], obj=f"{where}: {name}")
             pd.testing.assert_frame_equal(frame, alone_prepared[name], obj=f"{where}: {name}")
         checked += 1
     assert checked > 30

@@ -28,6 +28,7 @@ from etl.core.mapping_format import (
     PerGroup,
     expression_sources,
 )
+from etl.core.meanwhile import each
 from etl.core.model import ENTITIES, LINE, PROVENANCE, Entities, Kind, Lineage, SourceTable
 from etl.core.trim import trim
 from etl.stages.repeats import drop_repeats, joined
@@ -73,12 +74,12 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable],
                                              key_sources.get(role, set()))
             del chunk  # the part's source text: only its prepared fields are needed now
             problems.append(found)
+
             given = {}
-            for name, spec in specs.items():
-                out, found = _extract(mapping, name, spec, frame, headers, lineage, table.file)
-                given[name] = out[[*ENTITIES[name].key, *PROVENANCE]]
-                parts.setdefault(name, []).append(drop_repeats(out, ENTITIES[name]))
-                del out
+            for name, (keys, kept, found) in _mapped(mapping, list(specs), frame, headers,
+                                                     lineage, table.file):
+                given[name] = keys
+                parts.setdefault(name, []).append(kept)
                 problems.append(found)
             del frame
             if produced is not None:
@@ -91,6 +92,20 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable],
               for name, spec in mapping.entities.items()}
     out = findings.concat(problems).drop_duplicates(["file", "line", "column", "rule"])
     return Entities(frames, Lineage(lineage), files), findings.normalise(out)
+
+
+def _mapped(mapping: Mapping, names: list[str], frame: pd.DataFrame, headers: dict[str, str],
+            lineage: dict[tuple[str, str, int], str], file: str
+            ) -> list[tuple[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]]:
+    """Per entity of a part: its rows' keys and provenance (repeats included), its rows with
+    repeats dropped, and its findings — two entities at a time (`etl.core.meanwhile.each`)."""
+
+    def entity(name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        out, found = _extract(mapping, name, mapping.entities[name], frame, headers, lineage,
+                              file)
+        return out[[*ENTITIES[name].key, *PROVENANCE]], drop_repeats(out, ENTITIES[name]), found
+
+    return list(zip(names, each(entity, names, len(frame) * len(names)), strict=True))
 
 
 def _key_sources(mapping: Mapping) -> dict[str, set[str]]:
