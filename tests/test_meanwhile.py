@@ -73,6 +73,8 @@ def test_each_works_two_at_a_time_in_order_and_one_at_a_time_above_its_rows() ->
     alone = each(lambda x: threading.current_thread().name, range(3),
                  rows=meanwhile_module.BOTH_CORES_ROWS + 1)
     assert alone == [threading.current_thread().name] * 3
+    assert each(lambda x: threading.current_thread().name, ["one"], rows=1) == [
+        threading.current_thread().name]  # one item: nothing to share
 
     def broken(x: int) -> int:
         if x == 3:
