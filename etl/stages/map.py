@@ -74,7 +74,6 @@ def map_entities(mapping: Mapping, tables: dict[str, SourceTable],
                                              key_sources.get(role, set()))
             del chunk  # the part's source text: only its prepared fields are needed now
             problems.append(found)
-
             given = {}
             for name, (keys, kept, found) in _mapped(mapping, list(specs), frame, headers,
                                                      lineage, table.file):
