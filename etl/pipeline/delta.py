@@ -69,7 +69,7 @@ def packed_lines(checked: CheckResult) -> dict[str, Packed] | None:
     packed = checked.lines
     if checked.entities is None or not packed or None in packed.values():
         return None
-    return {role: lines.result() for role, lines in packed.items() if lines}
+    return {role: lines.result() for role, lines in packed.items()}
 
 
 def check_changed(files: list[ExportFile], mapping: Mapping, stored: dict[str, pa.Table],
